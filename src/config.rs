@@ -1,0 +1,330 @@
+//! The configuration file (TOML). Option names follow CoreDNS's `kubernetes` plugin so a
+//! migrating operator recognises them. Unknown keys are errors, values are checked while
+//! parsing, and every error names the file, the line and the reason.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, de};
+use thiserror::Error;
+
+use crate::zone::{IndexSettings, PodMode, ZoneName, ZoneSettings};
+
+/// The default TTL of cluster records, as CoreDNS (kubeadm configures 30).
+pub const DEFAULT_TTL: u32 = 5;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Addresses to answer DNS on, UDP and TCP.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<SocketAddr>,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+    #[serde(default)]
+    pub source: SourceConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// UDP sockets (and threads) per listen address, sharing the port with SO_REUSEPORT;
+    /// 0 means one per core.
+    #[serde(default)]
+    pub udp_workers: usize,
+    /// How long a TCP connection may sit idle, or take to deliver one message.
+    #[serde(default = "default_tcp_idle", with = "seconds")]
+    pub tcp_idle_timeout: Duration,
+    /// Open TCP connections at most; beyond it new connections are closed at once.
+    #[serde(default = "default_tcp_max")]
+    pub tcp_max_connections: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Zones answered: cluster zones and reverse zones (`in-addr.arpa`, `0.10.in-addr.arpa` …).
+    #[serde(default = "default_zones", deserialize_with = "zones")]
+    pub zones: Vec<ZoneName>,
+    #[serde(default = "default_ttl", deserialize_with = "ttl")]
+    pub ttl: u32,
+    #[serde(default)]
+    pub pods: PodMode,
+    /// Namespaces exposed; empty means all.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub endpoint_pod_names: bool,
+    #[serde(default)]
+    pub ignore_empty_service: bool,
+    /// Zones whose NXDOMAIN answers go on to the next handler ("." for all).
+    #[serde(default, deserialize_with = "zone_list")]
+    pub fallthrough: Vec<ZoneName>,
+    #[serde(default)]
+    pub zonal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// A cluster file (kubectl YAML/JSON), relative to the config file's folder.
+    pub file: Option<PathBuf>,
+    /// Serve the sample cluster built into the binary.
+    #[serde(default)]
+    pub sample: bool,
+    /// How often the cluster file is checked for changes.
+    #[serde(default = "default_poll", with = "millis")]
+    pub poll_interval_ms: Duration,
+}
+
+fn default_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from(([127, 0, 0, 1], 5353))]
+}
+fn default_tcp_idle() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_tcp_max() -> usize {
+    4096
+}
+fn default_ttl() -> u32 {
+    DEFAULT_TTL
+}
+fn default_poll() -> Duration {
+    Duration::from_millis(250)
+}
+fn default_zones() -> Vec<ZoneName> {
+    ["cluster.local", "in-addr.arpa", "ip6.arpa"]
+        .iter()
+        .filter_map(|z| ZoneName::parse(z))
+        .collect()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            udp_workers: 0,
+            tcp_idle_timeout: default_tcp_idle(),
+            tcp_max_connections: default_tcp_max(),
+        }
+    }
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            zones: default_zones(),
+            ttl: DEFAULT_TTL,
+            pods: PodMode::default(),
+            namespaces: Vec::new(),
+            endpoint_pod_names: false,
+            ignore_empty_service: false,
+            fallthrough: Vec::new(),
+            zonal: false,
+        }
+    }
+}
+
+impl Default for Config {
+    /// Serves the built-in sample cluster on 127.0.0.1:5353: what `clusterdns` does with
+    /// no `--config`, so it answers `dig` on a laptop.
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            server: ServerConfig::default(),
+            kubernetes: KubernetesConfig::default(),
+            source: SourceConfig {
+                file: None,
+                sample: true,
+                poll_interval_ms: default_poll(),
+            },
+        }
+    }
+}
+
+fn ttl<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v > 3600 {
+        return Err(de::Error::custom(format!(
+            "ttl {v} is out of range 0..=3600"
+        )));
+    }
+    Ok(v)
+}
+
+fn zone_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ZoneName>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|z| {
+            ZoneName::parse(z)
+                .ok_or_else(|| de::Error::custom(format!("{z:?} is not a valid zone name")))
+        })
+        .collect()
+}
+
+fn zones<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ZoneName>, D::Error> {
+    let zones = zone_list(d)?;
+    if !zones.iter().any(|z| !z.reverse && !z.labels.is_empty()) {
+        return Err(de::Error::custom(
+            "zones must include a cluster zone such as \"cluster.local\"",
+        ));
+    }
+    Ok(zones)
+}
+
+mod seconds {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?.max(10)))
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file. Relative paths inside it are made relative to the
+    /// file's folder, so clusterdns can be started from anywhere.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Config::parse(path, &text)?;
+        if let Some(file) = &config.source.file
+            && file.is_relative()
+        {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.source.file = Some(base.join(file));
+        }
+        Ok(config)
+    }
+
+    /// Parses config text; `path` is only used in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let invalid = |span: Option<std::ops::Range<usize>>, reason: String| {
+            let at = span.map(|s| s.start).unwrap_or(0).min(text.len());
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = at - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                reason,
+            }
+        };
+        let config: Config =
+            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().to_owned()))?;
+        if config.listen.is_empty() {
+            let at = text.find("listen");
+            return Err(invalid(
+                at.map(|a| a..a),
+                "listen is empty: give at least one address".into(),
+            ));
+        }
+        if config.source.file.is_some() && config.source.sample {
+            let at = text.find("sample");
+            return Err(invalid(
+                at.map(|a| a..a),
+                "[source] takes either file or sample, not both".into(),
+            ));
+        }
+        if config.source.file.is_none() && !config.source.sample {
+            let at = text.find("[source]");
+            return Err(invalid(
+                at.map(|a| a..a),
+                "[source] needs file = \"cluster.yaml\" or sample = true (the Kubernetes API source is not built yet)".into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    pub fn zone_settings(&self) -> ZoneSettings {
+        let k = &self.kubernetes;
+        let ptr_zone_wire = k
+            .zones
+            .iter()
+            .find(|z| !z.reverse)
+            .map(|z| z.wire.clone())
+            .unwrap_or_else(|| Box::new([0]));
+        ZoneSettings {
+            zones: k.zones.clone(),
+            ttl: k.ttl,
+            pods: k.pods,
+            ignore_empty_service: k.ignore_empty_service,
+            zonal: k.zonal,
+            fallthrough: k.fallthrough.clone(),
+            ptr_zone_wire,
+        }
+    }
+
+    pub fn index_settings(&self) -> IndexSettings {
+        IndexSettings {
+            namespaces: self.kubernetes.namespaces.clone(),
+            endpoint_pod_names: self.kubernetes.endpoint_pod_names,
+            track_pods: self.kubernetes.pods == PodMode::Verified,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("c.toml"), text)
+    }
+
+    #[test]
+    fn names_line_and_reason() {
+        let err = parse("[source]\nsample = true\n[kubernetes]\nttl = 9000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:4:"), "{err}");
+        assert!(err.contains("0..=3600"), "{err}");
+        let err = parse("[source]\nsample = true\n[kubernetes]\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.toml:4:") && err.contains("bogus"),
+            "{err}"
+        );
+        let err = parse("listen = [\"nope\"]\n[source]\nsample = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn defaults_follow_coredns() {
+        let c = parse("[source]\nsample = true\n").unwrap();
+        assert_eq!(c.kubernetes.ttl, 5);
+        assert_eq!(c.kubernetes.pods, PodMode::Insecure);
+        assert_eq!(c.kubernetes.zones.len(), 3);
+    }
+}

@@ -1,0 +1,17 @@
+//! clusterdns: the DNS server of a Kubernetes cluster.
+//!
+//! ```text
+//!   cluster file ──> source ──events──> zone index ──views──> dns handler ──> wire (UDP/TCP)
+//! ```
+//! The write side ([`source`] → [`zone::index`]) never reads the query path; the read
+//! side ([`dns`], [`zone::records`]) sees only the published [`zone::ClusterZone`].
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod shutdown;
+pub mod source;
+pub mod synth;
+pub mod zone;

@@ -1,0 +1,361 @@
+//! The cluster file: what `kubectl get namespaces,services,endpointslices,pods -A -o yaml`
+//! prints (a `v1 List`), single objects, or several YAML documents; JSON too, since it is
+//! YAML. The file is polled; when it changes it is parsed again and only the objects that
+//! differ become events. A file that does not parse leaves the last good state serving.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use thiserror::Error;
+
+use super::ClusterEvent;
+use super::api::{self, EndpointSliceApi, NamespaceApi, ObjectError, PodApi, ServiceApi};
+use super::objects::{ClusterObject, ObjectKey};
+
+/// Why a cluster file was refused. Every variant names the file.
+#[derive(Debug, Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {reason}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error("{path}: document {document}, {item}: {source}")]
+    Object {
+        path: PathBuf,
+        document: usize,
+        item: String,
+        source: Box<ObjectError>,
+    },
+}
+
+/// One object as read from the file, before conversion.
+enum RawObject {
+    Namespace(NamespaceApi),
+    Service(ServiceApi),
+    EndpointSlice(EndpointSliceApi),
+    Pod(PodApi),
+    /// A kind DNS does not use (ConfigMap, Endpoints …): skipped.
+    Other,
+}
+
+/// Parses a cluster file's text into slim objects.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<ClusterObject>, FileError> {
+    let mut objects = Vec::new();
+    for (doc_index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let mut raw = Vec::new();
+        Document { out: &mut raw }
+            .deserialize(document)
+            .map_err(|e| syntax(path, &e))?;
+        for (i, r) in raw.into_iter().enumerate() {
+            let item = || format!("item {i}");
+            let converted = match r {
+                RawObject::Namespace(n) => ClusterObject::try_from(n).map(Some),
+                RawObject::Service(s) => ClusterObject::try_from(s).map(Some),
+                RawObject::EndpointSlice(s) => ClusterObject::try_from(s).map(Some),
+                RawObject::Pod(p) => api::pod(p).map(|p| p.map(ClusterObject::Pod)),
+                RawObject::Other => Ok(None),
+            };
+            match converted {
+                Ok(Some(o)) => objects.push(o),
+                Ok(None) => {}
+                Err(source) => {
+                    return Err(FileError::Object {
+                        path: path.to_owned(),
+                        document: doc_index + 1,
+                        item: item(),
+                        source: Box::new(source),
+                    });
+                }
+            }
+        }
+    }
+    Ok(objects)
+}
+
+fn syntax(path: &Path, e: &serde_yaml::Error) -> FileError {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    // serde_yaml appends " at line L column C" to its message; the position is ours to print.
+    let reason = e.to_string();
+    let reason = match reason.rfind(" at line ") {
+        Some(i) => reason[..i].to_string(),
+        None => reason,
+    };
+    FileError::Syntax {
+        path: path.to_owned(),
+        line,
+        column,
+        reason,
+    }
+}
+
+/// Reads one YAML document, which is either a `*List` (its `items` are read one at a
+/// time, so a large dump is never held twice) or a single object.
+struct Document<'a> {
+    out: &'a mut Vec<RawObject>,
+}
+
+impl<'de> DeserializeSeed<'de> for Document<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Document<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Kubernetes object or a List of them")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(()) // an empty document
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut fields = serde_yaml::Mapping::new();
+        let mut kind = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" {
+                map.next_value_seed(Items { out: self.out })?;
+                continue;
+            }
+            let value: serde_yaml::Value = map.next_value()?;
+            if key == "kind" {
+                kind = value.as_str().map(str::to_owned);
+            }
+            fields.insert(serde_yaml::Value::String(key), value);
+        }
+        let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
+        if kind.ends_with("List") {
+            return Ok(());
+        }
+        let object =
+            raw_object(&kind, serde_yaml::Value::Mapping(fields)).map_err(de::Error::custom)?;
+        self.out.push(object);
+        Ok(())
+    }
+}
+
+fn raw_object(kind: &str, value: serde_yaml::Value) -> Result<RawObject, serde_yaml::Error> {
+    Ok(match kind {
+        "Namespace" => RawObject::Namespace(serde_yaml::from_value(value)?),
+        "Service" => RawObject::Service(serde_yaml::from_value(value)?),
+        "EndpointSlice" => RawObject::EndpointSlice(serde_yaml::from_value(value)?),
+        "Pod" => RawObject::Pod(serde_yaml::from_value(value)?),
+        _ => RawObject::Other,
+    })
+}
+
+struct Items<'a> {
+    out: &'a mut Vec<RawObject>,
+}
+
+impl<'de> DeserializeSeed<'de> for Items<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of Kubernetes objects")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(()) // `items: null`
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(value) = seq.next_element::<serde_yaml::Value>()? {
+            let kind = value
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let object = raw_object(&kind, value)
+                .map_err(|e| de::Error::custom(format_args!("items[{index}] ({kind}): {e}")))?;
+            self.out.push(object);
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Watches a cluster file and turns each change into the events that tell it.
+pub struct ClusterFile {
+    path: PathBuf,
+    /// What was last applied: a hash of every object, to send only what differs.
+    applied: HashMap<ObjectKey, u64>,
+    stamp: Option<FileStamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> std::io::Result<FileStamp> {
+    let m = std::fs::metadata(path)?;
+    Ok(FileStamp {
+        modified: m.modified().ok(),
+        len: m.len(),
+        #[cfg(unix)]
+        inode: std::os::unix::fs::MetadataExt::ino(&m),
+    })
+}
+
+fn hash_of(o: &ClusterObject) -> u64 {
+    let mut h = DefaultHasher::new();
+    o.hash(&mut h);
+    h.finish()
+}
+
+impl ClusterFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ClusterFile {
+            path: path.into(),
+            applied: HashMap::new(),
+            stamp: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file if it changed since the last call. `Ok(None)`: unchanged. On error
+    /// nothing is forgotten: the next change is compared with the last good state.
+    pub fn poll(&mut self) -> Result<Option<Vec<ClusterEvent>>, FileError> {
+        let io = |source| FileError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let now = stamp(&self.path).map_err(io)?;
+        if self.stamp.as_ref() == Some(&now) {
+            return Ok(None);
+        }
+        // Remember the stamp even when parsing fails, so a broken file is reported once.
+        self.stamp = Some(now);
+        let text = std::fs::read_to_string(&self.path).map_err(|source| FileError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let objects = parse(&self.path, &text)?;
+        Ok(Some(self.diff(objects)))
+    }
+
+    /// Turns a complete new state into the events that differ from the applied one.
+    pub fn diff(&mut self, objects: Vec<ClusterObject>) -> Vec<ClusterEvent> {
+        let mut next = HashMap::with_capacity(objects.len());
+        let mut events = Vec::new();
+        for o in objects {
+            let key = o.key();
+            let h = hash_of(&o);
+            if self.applied.get(&key) != Some(&h) {
+                events.push(ClusterEvent::Apply(o));
+            }
+            next.insert(key, h);
+        }
+        let mut gone: Vec<ObjectKey> = self
+            .applied
+            .keys()
+            .filter(|k| !next.contains_key(*k))
+            .cloned()
+            .collect();
+        gone.sort();
+        events.extend(gone.into_iter().map(ClusterEvent::Delete));
+        self.applied = next;
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST: &str = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata: {name: shop}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: web, namespace: shop}
+  spec:
+    clusterIP: 10.96.0.5
+    ports: [{name: http, port: 80, protocol: TCP}]
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: x, namespace: shop}
+"#;
+
+    #[test]
+    fn reads_a_list_and_skips_other_kinds() {
+        let objects = parse(Path::new("c.yaml"), LIST).unwrap();
+        assert_eq!(objects.len(), 2);
+    }
+
+    #[test]
+    fn reads_multi_document_yaml_and_json() {
+        let text =
+            "kind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: b}\n";
+        assert_eq!(parse(Path::new("c.yaml"), text).unwrap().len(), 2);
+        let json = r#"{"kind":"List","items":[{"kind":"Namespace","metadata":{"name":"a"}}]}"#;
+        assert_eq!(parse(Path::new("c.json"), json).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reports_position_and_reason() {
+        let err = parse(
+            Path::new("c.yaml"),
+            "kind: List\nitems:\n  - kind: Service\n   bad: [\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("c.yaml:"), "{text}");
+        assert!(
+            matches!(err, FileError::Syntax { line, .. } if line >= 3),
+            "{text}"
+        );
+        let bad_ip =
+            "kind: Service\nmetadata: {name: a, namespace: b}\nspec: {clusterIP: 10.0.0.300}\n";
+        let text = parse(Path::new("c.yaml"), bad_ip).unwrap_err().to_string();
+        assert!(text.contains("10.0.0.300"), "{text}");
+    }
+
+    #[test]
+    fn diff_sends_only_changes() {
+        let mut f = ClusterFile::new("c.yaml");
+        let objects = parse(Path::new("c.yaml"), LIST).unwrap();
+        assert_eq!(f.diff(objects.clone()).len(), 2);
+        assert!(f.diff(objects.clone()).is_empty());
+        let events = f.diff(objects[..1].to_vec());
+        assert!(matches!(&events[..], [ClusterEvent::Delete(k)] if &*k.name == "web"));
+    }
+}

@@ -1,0 +1,484 @@
+//! The write side of the zone: applies cluster events one at a time and republishes only
+//! what an event touched (one service's view, the addresses whose PTR names changed, a
+//! namespace's existence). Owned by the single task that drains a source.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::source::ClusterEvent;
+use crate::source::objects::{
+    ClusterObject, Endpoint, EndpointSlice, Kind, ObjectKey, Pod, Service, ServiceType,
+};
+
+use super::view::{ClusterZone, EndpointView, ServiceKey, ServiceKind, ServiceView};
+
+/// What the index needs from the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexSettings {
+    /// Namespaces exposed; empty means all.
+    pub namespaces: Vec<String>,
+    /// Name endpoints without a hostname after their pod (CoreDNS `endpoint_pod_names`).
+    pub endpoint_pod_names: bool,
+    /// Keep pod addresses, for `pods verified`.
+    pub track_pods: bool,
+}
+
+type SliceKey = (Arc<str>, Arc<str>);
+
+pub struct ClusterIndex {
+    zone: Arc<ClusterZone>,
+    settings: IndexSettings,
+    namespaces: HashSet<Arc<str>>,
+    services: HashMap<ServiceKey, Service>,
+    services_per_namespace: HashMap<Arc<str>, usize>,
+    slices: HashMap<SliceKey, EndpointSlice>,
+    slices_per_service: HashMap<ServiceKey, BTreeSet<Arc<str>>>,
+    /// What each service contributes to reverse names, sorted: (address, target, is a ClusterIP).
+    ptr_of_service: HashMap<ServiceKey, Vec<(IpAddr, Arc<str>, bool)>>,
+    ptr: HashMap<IpAddr, Vec<(Arc<str>, bool)>>,
+    pods: HashMap<SliceKey, Box<[IpAddr]>>,
+    pod_namespaces: HashMap<IpAddr, Vec<Arc<str>>>,
+}
+
+impl ClusterIndex {
+    pub fn new(zone: Arc<ClusterZone>, settings: IndexSettings) -> Self {
+        ClusterIndex {
+            zone,
+            settings,
+            namespaces: HashSet::new(),
+            services: HashMap::new(),
+            services_per_namespace: HashMap::new(),
+            slices: HashMap::new(),
+            slices_per_service: HashMap::new(),
+            ptr_of_service: HashMap::new(),
+            ptr: HashMap::new(),
+            pods: HashMap::new(),
+            pod_namespaces: HashMap::new(),
+        }
+    }
+
+    pub fn zone(&self) -> &Arc<ClusterZone> {
+        &self.zone
+    }
+
+    /// Applies a batch of events and stamps the zone serial once.
+    pub fn apply_all(&mut self, events: impl IntoIterator<Item = ClusterEvent>) {
+        let mut changed = false;
+        for e in events {
+            changed |= !matches!(e, ClusterEvent::InitialSyncDone);
+            self.apply(e);
+        }
+        if changed {
+            self.stamp();
+        }
+    }
+
+    fn stamp(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(1);
+        self.zone.set_serial(now.max(self.zone.serial()));
+    }
+
+    fn exposed(&self, namespace: &str) -> bool {
+        self.settings.namespaces.is_empty()
+            || self.settings.namespaces.iter().any(|n| n == namespace)
+    }
+
+    pub fn apply(&mut self, event: ClusterEvent) {
+        match event {
+            ClusterEvent::InitialSyncDone => self.zone.set_synced(),
+            ClusterEvent::Apply(object) => {
+                let key = object.key();
+                if key.kind != Kind::Namespace && !self.exposed(&key.namespace) {
+                    return;
+                }
+                match object {
+                    ClusterObject::Namespace(name) => {
+                        self.namespaces.insert(name.clone());
+                        self.refresh_namespace(&name);
+                    }
+                    ClusterObject::Service(s) => self.apply_service(s),
+                    ClusterObject::EndpointSlice(s) => self.apply_slice(s),
+                    ClusterObject::Pod(p) => self.apply_pod(p),
+                }
+            }
+            ClusterEvent::Delete(key) => self.delete(key),
+        }
+    }
+
+    fn delete(&mut self, key: ObjectKey) {
+        let ObjectKey {
+            kind,
+            namespace,
+            name,
+        } = key;
+        match kind {
+            Kind::Namespace => {
+                self.namespaces.remove(&name);
+                self.refresh_namespace(&name);
+            }
+            Kind::Service => {
+                let key = ServiceKey { namespace, name };
+                if self.services.remove(&key).is_some() {
+                    self.count_service(&key.namespace, -1);
+                    self.refresh_service(&key);
+                }
+            }
+            Kind::EndpointSlice => {
+                if let Some(old) = self.slices.remove(&(namespace, name)) {
+                    let svc = ServiceKey {
+                        namespace: old.namespace.clone(),
+                        name: old.service.clone(),
+                    };
+                    self.unlink_slice(&svc, &old.name);
+                    self.refresh_service(&svc);
+                }
+            }
+            Kind::Pod => self.set_pod_ips((namespace, name), Box::new([])),
+        }
+    }
+
+    fn apply_service(&mut self, s: Service) {
+        let key = ServiceKey {
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+        };
+        if self.services.insert(key.clone(), s).is_none() {
+            self.count_service(&key.namespace, 1);
+        }
+        self.refresh_service(&key);
+    }
+
+    fn count_service(&mut self, namespace: &Arc<str>, delta: isize) {
+        let n = self
+            .services_per_namespace
+            .entry(namespace.clone())
+            .or_default();
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            self.services_per_namespace.remove(namespace);
+        }
+        self.refresh_namespace(namespace);
+    }
+
+    fn apply_slice(&mut self, s: EndpointSlice) {
+        let key = (s.namespace.clone(), s.name.clone());
+        let svc = ServiceKey {
+            namespace: s.namespace.clone(),
+            name: s.service.clone(),
+        };
+        if let Some(old) = self.slices.insert(key, s.clone())
+            && old.service != s.service
+        {
+            {
+                let old_svc = ServiceKey {
+                    namespace: old.namespace.clone(),
+                    name: old.service.clone(),
+                };
+                self.unlink_slice(&old_svc, &old.name);
+                self.refresh_service(&old_svc);
+            }
+        }
+        if s.service.is_empty() {
+            return;
+        }
+        self.slices_per_service
+            .entry(svc.clone())
+            .or_default()
+            .insert(s.name.clone());
+        self.refresh_service(&svc);
+    }
+
+    fn unlink_slice(&mut self, svc: &ServiceKey, slice: &Arc<str>) {
+        if let Some(set) = self.slices_per_service.get_mut(svc) {
+            set.remove(slice);
+            if set.is_empty() {
+                self.slices_per_service.remove(svc);
+            }
+        }
+    }
+
+    fn apply_pod(&mut self, p: Pod) {
+        if self.settings.track_pods {
+            self.set_pod_ips((p.namespace, p.name), p.ips);
+        }
+    }
+
+    fn set_pod_ips(&mut self, key: SliceKey, ips: Box<[IpAddr]>) {
+        let old = if ips.is_empty() {
+            self.pods.remove(&key)
+        } else {
+            self.pods.insert(key.clone(), ips.clone())
+        };
+        let old = old.unwrap_or_default();
+        if old == ips {
+            return;
+        }
+        for ip in old.iter() {
+            if let Some(nss) = self.pod_namespaces.get_mut(ip)
+                && let Some(i) = nss.iter().position(|n| *n == key.0)
+            {
+                nss.swap_remove(i);
+            }
+        }
+        for ip in ips.iter() {
+            self.pod_namespaces
+                .entry(*ip)
+                .or_default()
+                .push(key.0.clone());
+        }
+        let pods = self.zone.pods.pin();
+        for ip in old.iter().chain(ips.iter()) {
+            match self.pod_namespaces.get(ip) {
+                Some(nss) if !nss.is_empty() => {
+                    let mut distinct = nss.clone();
+                    distinct.sort();
+                    distinct.dedup();
+                    pods.insert(*ip, distinct.into());
+                }
+                _ => {
+                    self.pod_namespaces.remove(ip);
+                    pods.remove(ip);
+                }
+            }
+        }
+    }
+
+    fn refresh_namespace(&mut self, name: &Arc<str>) {
+        let exists = self.exposed(name)
+            && (self.namespaces.contains(name) || self.services_per_namespace.contains_key(name));
+        let set = self.zone.namespaces.pin();
+        if exists {
+            set.insert(name.clone());
+        } else {
+            set.remove(name);
+        }
+    }
+
+    /// Rebuilds the view of one service from its Service and EndpointSlices and publishes it.
+    fn refresh_service(&mut self, key: &ServiceKey) {
+        let view = self.services.get(key).map(|s| self.build_view(key, s));
+        let mut ptr = Vec::new();
+        if let Some(v) = &view {
+            let base = format!("{}.{}.svc", key.name, key.namespace);
+            if let ServiceKind::ClusterIp { v4, v6 } = &v.kind {
+                let base: Arc<str> = base.as_str().into();
+                let ips = v4
+                    .iter()
+                    .map(|a| IpAddr::V4(*a))
+                    .chain(v6.iter().map(|a| IpAddr::V6(*a)));
+                ptr.extend(ips.map(|ip| (ip, base.clone(), true)));
+            }
+            for e in v.endpoints.iter() {
+                ptr.push((e.addr, format!("{}.{base}", e.name).into(), false));
+            }
+            ptr.sort();
+            ptr.dedup();
+        }
+        let services = self.zone.services.pin();
+        match view {
+            Some(v) => {
+                services.insert(key.clone(), Arc::new(v));
+            }
+            None => {
+                services.remove(key);
+            }
+        }
+        drop(services);
+        self.update_ptr(key, ptr);
+    }
+
+    fn build_view(&self, key: &ServiceKey, s: &Service) -> ServiceView {
+        let kind = match &s.kind {
+            ServiceType::ClusterIp(ips) => ServiceKind::ClusterIp {
+                v4: ips
+                    .iter()
+                    .filter_map(|ip| match ip {
+                        IpAddr::V4(a) => Some(*a),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect(),
+                v6: ips
+                    .iter()
+                    .filter_map(|ip| match ip {
+                        IpAddr::V6(a) => Some(*a),
+                        IpAddr::V4(_) => None,
+                    })
+                    .collect(),
+            },
+            ServiceType::Headless => ServiceKind::Headless,
+            ServiceType::ExternalName(target) => match external_name_wire(target) {
+                Some(wire) => ServiceKind::ExternalName(wire),
+                None => ServiceKind::ExternalNameInvalid,
+            },
+        };
+        let mut endpoints = Vec::new();
+        if !matches!(s.kind, ServiceType::ExternalName(_)) {
+            for slice in self
+                .slices_per_service
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter_map(|name| self.slices.get(&(key.namespace.clone(), name.clone())))
+            {
+                for e in slice.endpoints.iter().filter(|e| e.ready) {
+                    for addr in e.addresses.iter() {
+                        endpoints.push(EndpointView {
+                            name: self.endpoint_name(e, addr),
+                            addr: *addr,
+                            zone: e.zone.clone(),
+                            ports: slice.ports.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        endpoints.sort_by(|a, b| (&a.name, a.addr).cmp(&(&b.name, b.addr)));
+        let mut v4: Vec<_> = endpoints
+            .iter()
+            .filter_map(|e| match e.addr {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let mut v6: Vec<_> = endpoints
+            .iter()
+            .filter_map(|e| match e.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        v4.sort();
+        v4.dedup();
+        v6.sort();
+        v6.dedup();
+        ServiceView {
+            kind,
+            ports: s.ports.clone(),
+            endpoints: endpoints.into(),
+            v4: v4.into(),
+            v6: v6.into(),
+        }
+    }
+
+    /// `dns-spec.md`: hostname, else (optionally) the pod name, else the address with dashes.
+    fn endpoint_name(&self, e: &Endpoint, addr: &IpAddr) -> Box<str> {
+        if let Some(h) = &e.hostname {
+            return h.clone();
+        }
+        if self.settings.endpoint_pod_names
+            && let Some(p) = e.pod_name.as_ref().filter(|p| p.len() < 64)
+        {
+            return p.clone();
+        }
+        dashed_ip(addr).into()
+    }
+
+    fn update_ptr(&mut self, key: &ServiceKey, new: Vec<(IpAddr, Arc<str>, bool)>) {
+        let old = if new.is_empty() {
+            self.ptr_of_service.remove(key).unwrap_or_default()
+        } else {
+            self.ptr_of_service
+                .insert(key.clone(), new.clone())
+                .unwrap_or_default()
+        };
+        if old == new {
+            return;
+        }
+        let mut touched = Vec::new();
+        for r in old.iter().filter(|r| new.binary_search(r).is_err()) {
+            if let Some(list) = self.ptr.get_mut(&r.0)
+                && let Some(i) = list.iter().position(|(t, c)| *t == r.1 && *c == r.2)
+            {
+                list.remove(i);
+            }
+            touched.push(r.0);
+        }
+        for r in new.iter().filter(|r| old.binary_search(r).is_err()) {
+            self.ptr.entry(r.0).or_default().push((r.1.clone(), r.2));
+            touched.push(r.0);
+        }
+        touched.sort();
+        touched.dedup();
+        let published = self.zone.ptr.pin();
+        for ip in touched {
+            let Some(list) = self.ptr.get(&ip).filter(|l| !l.is_empty()) else {
+                self.ptr.remove(&ip);
+                published.remove(&ip);
+                continue;
+            };
+            // A ClusterIP names its service alone; otherwise every endpoint name holding it.
+            let cluster_ip = list.iter().any(|(_, c)| *c);
+            let mut targets: Vec<Arc<str>> = list
+                .iter()
+                .filter(|(_, c)| *c == cluster_ip)
+                .map(|(t, _)| t.clone())
+                .collect();
+            targets.sort();
+            targets.dedup();
+            published.insert(ip, targets.into());
+        }
+    }
+}
+
+/// `10.11.12.13` → `10-11-12-13`; `2001:db8::` → `2001-db8--0` (a label cannot end in `-`).
+pub fn dashed_ip(addr: &IpAddr) -> String {
+    match addr {
+        IpAddr::V4(a) => a.to_string().replace('.', "-"),
+        IpAddr::V6(a) => {
+            let mut s = a.to_string().replace(':', "-");
+            if s.ends_with('-') {
+                s.push('0');
+            }
+            if s.starts_with('-') {
+                s.insert(0, '0');
+            }
+            s
+        }
+    }
+}
+
+/// The wire form of an ExternalName target, or `None` when it cannot be a CNAME target
+/// (an IP literal, an empty or over-long name, an empty label).
+fn external_name_wire(target: &str) -> Option<Box<[u8]>> {
+    if target.is_empty() || target.parse::<IpAddr>().is_ok() || target.len() > 253 {
+        return None;
+    }
+    let mut wire = Vec::with_capacity(target.len() + 2);
+    for label in target.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return None;
+        }
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label.as_bytes());
+    }
+    wire.push(0);
+    Some(wire.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dashes_addresses_like_the_spec() {
+        let d = |s: &str| dashed_ip(&s.parse().unwrap());
+        assert_eq!(d("10.11.12.13"), "10-11-12-13");
+        assert_eq!(
+            d("2001:db8:3333:4444:5555:6666::"),
+            "2001-db8-3333-4444-5555-6666--0"
+        );
+        assert_eq!(d("5678:abcd::1"), "5678-abcd--1");
+    }
+
+    #[test]
+    fn external_names() {
+        assert!(external_name_wire("10.0.0.1").is_none());
+        assert!(external_name_wire("a..b").is_none());
+        assert_eq!(&*external_name_wire("a.bc").unwrap(), b"\x01a\x02bc\x00");
+    }
+}

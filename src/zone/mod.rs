@@ -1,0 +1,13 @@
+//! The cluster zones: the write side ([`index`]) applies source events and publishes
+//! per-service views ([`view`]); the read side reads names ([`names`]) and writes
+//! answers ([`records`]).
+
+pub mod index;
+pub mod names;
+pub mod records;
+pub mod settings;
+pub mod view;
+
+pub use index::{ClusterIndex, IndexSettings};
+pub use settings::{PodMode, ZoneName, ZoneSettings};
+pub use view::ClusterZone;

@@ -1,0 +1,199 @@
+//! The read side of the zone: what a query looks at. Published by the index one service
+//! (or one address) at a time into lock-free maps, so a query never waits for a writer
+//! and a change never rebuilds the zone.
+
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use papaya::Equivalent;
+
+use crate::source::objects::Port;
+
+/// How a service answers for its own name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceKind {
+    ClusterIp {
+        v4: Box<[Ipv4Addr]>,
+        v6: Box<[Ipv6Addr]>,
+    },
+    Headless,
+    /// Target in wire form, lower-case (RDATA of the CNAME).
+    ExternalName(Box<[u8]>),
+    /// An ExternalName that is an IP literal or not a valid name: NXDOMAIN.
+    ExternalNameInvalid,
+}
+
+/// A ready endpoint address under its DNS name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointView {
+    pub name: Box<str>,
+    pub addr: IpAddr,
+    pub zone: Option<Arc<str>>,
+    /// The ports of the EndpointSlice it came from.
+    pub ports: Arc<[Port]>,
+}
+
+/// Everything needed to answer for one service and the names below it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    pub kind: ServiceKind,
+    pub ports: Box<[Port]>,
+    /// Ready endpoints from every slice of the service, sorted by (name, address);
+    /// duplicates across slices are kept, because SRV weights count them.
+    pub endpoints: Box<[EndpointView]>,
+    /// Distinct ready addresses, for headless A/AAAA answers.
+    pub v4: Box<[Ipv4Addr]>,
+    pub v6: Box<[Ipv6Addr]>,
+}
+
+impl ServiceView {
+    /// The endpoints called `name` (a contiguous run, as endpoints are sorted by name).
+    pub fn endpoints_named(&self, name: &[u8]) -> &[EndpointView] {
+        let start = self.endpoints.partition_point(|e| e.name.as_bytes() < name);
+        let len = self.endpoints[start..]
+            .iter()
+            .take_while(|e| e.name.as_bytes() == name)
+            .count();
+        &self.endpoints[start..start + len]
+    }
+}
+
+/// Key of the services map: namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceKey {
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+}
+
+/// A borrowed key, so a query can look a service up with the labels of its question.
+pub struct ServiceKeyRef<'a> {
+    pub namespace: &'a [u8],
+    pub name: &'a [u8],
+}
+
+impl Hash for ServiceKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        ServiceKeyRef {
+            namespace: self.namespace.as_bytes(),
+            name: self.name.as_bytes(),
+        }
+        .hash(h)
+    }
+}
+
+impl Hash for ServiceKeyRef<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write(self.namespace);
+        h.write_u8(0xff);
+        h.write(self.name);
+    }
+}
+
+impl Equivalent<ServiceKey> for ServiceKeyRef<'_> {
+    fn equivalent(&self, key: &ServiceKey) -> bool {
+        key.namespace.as_bytes() == self.namespace && key.name.as_bytes() == self.name
+    }
+}
+
+/// Borrowed namespace lookup by label bytes.
+pub struct NamespaceRef<'a>(pub &'a [u8]);
+
+impl Hash for NamespaceRef<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        // Matches `str`'s Hash: the bytes, then 0xff.
+        h.write(self.0);
+        h.write_u8(0xff);
+    }
+}
+
+impl Equivalent<Arc<str>> for NamespaceRef<'_> {
+    fn equivalent(&self, key: &Arc<str>) -> bool {
+        key.as_bytes() == self.0
+    }
+}
+
+/// The published zone. Shared by every listener; written only by the index.
+pub struct ClusterZone {
+    pub(crate) services: papaya::HashMap<ServiceKey, Arc<ServiceView>>,
+    /// Namespaces that exist and are exposed.
+    pub(crate) namespaces: papaya::HashSet<Arc<str>>,
+    /// PTR targets per address, relative names without the zone (`web.shop.svc`).
+    pub(crate) ptr: papaya::HashMap<IpAddr, Arc<[Arc<str>]>>,
+    /// Namespaces of the pods holding each address (pods = "verified" only).
+    pub(crate) pods: papaya::HashMap<IpAddr, Arc<[Arc<str>]>>,
+    serial: AtomicU32,
+    synced: AtomicBool,
+}
+
+impl Default for ClusterZone {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClusterZone {
+    pub fn new() -> Self {
+        ClusterZone {
+            services: papaya::HashMap::new(),
+            namespaces: papaya::HashSet::new(),
+            ptr: papaya::HashMap::new(),
+            pods: papaya::HashMap::new(),
+            serial: AtomicU32::new(0),
+            synced: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` on the service's view. The view is borrowed, not cloned: no reference
+    /// count is touched, so cores answering for the same service do not contend.
+    pub fn with_service<R>(
+        &self,
+        namespace: &[u8],
+        name: &[u8],
+        f: impl FnOnce(Option<&ServiceView>) -> R,
+    ) -> R {
+        let services = self.services.pin();
+        f(services
+            .get(&ServiceKeyRef { namespace, name })
+            .map(|v| &**v))
+    }
+
+    pub fn namespace_exists(&self, namespace: &[u8]) -> bool {
+        self.namespaces.pin().contains(&NamespaceRef(namespace))
+    }
+
+    pub fn with_ptr_targets<R>(&self, ip: &IpAddr, f: impl FnOnce(Option<&[Arc<str>]>) -> R) -> R {
+        let ptr = self.ptr.pin();
+        f(ptr.get(ip).map(|v| &**v))
+    }
+
+    pub fn pod_in_namespace(&self, ip: &IpAddr, namespace: &[u8]) -> bool {
+        self.pods
+            .pin()
+            .get(ip)
+            .is_some_and(|nss| nss.iter().any(|n| n.as_bytes() == namespace))
+    }
+
+    /// SOA serial: Unix time of the last change.
+    pub fn serial(&self) -> u32 {
+        self.serial.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_serial(&self, serial: u32) {
+        self.serial.store(serial, Ordering::Relaxed);
+    }
+
+    /// Whether the source has delivered its first complete view of the cluster.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_synced(&self) {
+        self.synced.store(true, Ordering::Release);
+    }
+
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+}
