@@ -525,7 +525,12 @@ impl Answerer<'_, '_, '_> {
     ) -> Found {
         let ttl = self.ttl();
         let matching = || view.ports.iter().filter(|p| filter.matches(p));
-        let weight = srv_weight(matching().count());
+        // N counts (service, port, address) tuples: a dual-stack service counts each port twice.
+        let addresses = match &view.kind {
+            ServiceKind::ClusterIp { v4, v6 } => (v4.len() + v6.len()).max(1),
+            _ => 1,
+        };
+        let weight = srv_weight(matching().count() * addresses);
         let mut any = false;
         for (i, p) in matching().enumerate() {
             if matching().take(i).any(|q| q.port == p.port) {

@@ -1,0 +1,74 @@
+//! Starts clusterdns in-process on 127.0.0.1 with an ephemeral port, on its own runtime.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clusterdns::app::Server;
+use clusterdns::config::Config;
+
+pub struct TestServer {
+    runtime: tokio::runtime::Runtime,
+    server: Option<Server>,
+}
+
+impl TestServer {
+    /// Starts a server from config text (the `listen` is replaced by 127.0.0.1:0).
+    pub fn from_toml(dir: &Path, toml: &str) -> TestServer {
+        let path = dir.join("clusterdns.toml");
+        std::fs::write(&path, toml).unwrap();
+        let mut config = Config::load(&path).unwrap();
+        config.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        TestServer::start(config)
+    }
+
+    pub fn start(config: Config) -> TestServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(Server::start(config)).unwrap();
+        TestServer {
+            runtime,
+            server: Some(server),
+        }
+    }
+
+    /// Serves a cluster file with the given `[kubernetes]` options.
+    pub fn with_cluster(dir: &Path, cluster_yaml: &str, kubernetes: &str) -> (TestServer, PathBuf) {
+        let file = dir.join("cluster.yaml");
+        std::fs::write(&file, cluster_yaml).unwrap();
+        let toml = format!(
+            "[source]\nfile = \"cluster.yaml\"\npoll_interval_ms = 50\n[kubernetes]\n{kubernetes}\n"
+        );
+        (TestServer::from_toml(dir, &toml), file)
+    }
+
+    pub fn udp(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().udp_addrs()[0]
+    }
+
+    pub fn udp_addrs(&self) -> &[SocketAddr] {
+        self.server.as_ref().unwrap().udp_addrs()
+    }
+
+    pub fn tcp(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().tcp_addrs()[0]
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.runtime.block_on(s.stop());
+        }
+    }
+}
+
+/// The sample cluster shipped in config/.
+pub fn sample_cluster() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sample-cluster.yaml"),
+    )
+    .unwrap()
+}

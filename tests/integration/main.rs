@@ -1,0 +1,10 @@
+//! Whole behaviours of clusterdns through its real interfaces: DNS over UDP and TCP
+//! sockets on 127.0.0.1, the cluster file, the config file and the binary.
+
+mod binary;
+mod client;
+mod config_files;
+mod file_source;
+mod harness;
+mod spec_sample;
+mod wire;
