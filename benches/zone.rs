@@ -1,1 +1,170 @@
-fn main() {}
+//! Query path and index update costs on the generated zone: 10,000 ClusterIP
+//! services in 100 namespaces, 1,000 headless services × 20 endpoints, 50,000 pods.
+//!
+//! `answer_*`: one query packet in, one answer packet out, through the same
+//! `QueryHandler::handle` the UDP and TCP transports call (parse, lookup, encode), warm:
+//! the zone is loaded once and the output buffer is reused, as a UDP worker does.
+//! The allocation counts come from divan's AllocProfiler.
+//!
+//! `slice_update`: one EndpointSlice event applied to the index (rebuild of that
+//! service's view, publication, PTR difference), alternating between two versions so
+//! every iteration is a real change.
+//!
+//! Run: `cargo bench --bench zone`
+
+use std::path::Path;
+use std::sync::Arc;
+
+use clusterdns::dns::{QueryHandler, Transport};
+use clusterdns::source::ClusterEvent;
+use clusterdns::source::file;
+use clusterdns::source::objects::ClusterObject;
+use clusterdns::synth::{SynthCluster, SynthParams};
+use clusterdns::zone::{ClusterIndex, ClusterZone, IndexSettings, PodMode, ZoneName, ZoneSettings};
+use divan::{AllocProfiler, Bencher, black_box};
+
+#[global_allocator]
+static ALLOC: AllocProfiler = AllocProfiler::system();
+
+fn main() {
+    divan::main();
+}
+
+struct Loaded {
+    handler: QueryHandler,
+    index: ClusterIndex,
+    cluster: SynthCluster,
+    slices: Vec<ClusterObject>,
+}
+
+fn settings() -> ZoneSettings {
+    let zones: Vec<ZoneName> = ["cluster.local", "in-addr.arpa", "ip6.arpa"]
+        .iter()
+        .map(|z| ZoneName::parse(z).unwrap())
+        .collect();
+    ZoneSettings {
+        ptr_zone_wire: zones[0].wire.clone(),
+        zones,
+        ttl: 30,
+        pods: PodMode::Insecure,
+        ignore_empty_service: false,
+        zonal: false,
+        fallthrough: Vec::new(),
+    }
+}
+
+fn load() -> Loaded {
+    let cluster = SynthCluster::generate(&SynthParams::default());
+    let objects = file::parse(Path::new("bench.yaml"), &cluster.cluster_yaml()).unwrap();
+    let zone = Arc::new(ClusterZone::new());
+    let mut index = ClusterIndex::new(zone.clone(), IndexSettings::default());
+    let slices: Vec<ClusterObject> = objects
+        .iter()
+        .filter(|o| matches!(o, ClusterObject::EndpointSlice(s) if s.endpoints.len() == 20))
+        .take(2)
+        .cloned()
+        .collect();
+    index.apply_all(
+        objects
+            .into_iter()
+            .map(ClusterEvent::Apply)
+            .chain([ClusterEvent::InitialSyncDone]),
+    );
+    Loaded {
+        handler: QueryHandler::new(zone, settings()),
+        index,
+        cluster,
+        slices,
+    }
+}
+
+fn query(name: &str, qtype: u16) -> Vec<u8> {
+    let mut p = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+    for l in name.split('.') {
+        p.push(l.len() as u8);
+        p.extend_from_slice(l.as_bytes());
+    }
+    p.push(0);
+    p.extend_from_slice(&qtype.to_be_bytes());
+    p.extend_from_slice(&[0, 1]);
+    p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    p
+}
+
+static LOADED: std::sync::LazyLock<std::sync::Mutex<Loaded>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new(load()));
+
+fn answer(bencher: Bencher, name: &str, qtype: u16) {
+    let loaded = LOADED.lock().unwrap();
+    let packet = query(name, qtype);
+    let mut out = Vec::with_capacity(4096);
+    // Check once that the answer is a real one.
+    loaded.handler.handle(&packet, Transport::Udp, &mut out);
+    assert!(out.len() > packet.len(), "no answer for {name}");
+    bencher.bench_local(|| {
+        loaded
+            .handler
+            .handle(black_box(&packet), Transport::Udp, &mut out);
+        black_box(&out);
+    });
+}
+
+fn service_name(headless: bool) -> String {
+    let loaded = LOADED.lock().unwrap();
+    let s = loaded
+        .cluster
+        .services()
+        .iter()
+        .rev()
+        .find(|s| s.is_headless() == headless)
+        .unwrap();
+    s.fqdn("cluster.local")
+}
+
+#[divan::bench]
+fn answer_a_cluster_ip(bencher: Bencher) {
+    answer(bencher, &service_name(false), 1);
+}
+
+#[divan::bench]
+fn answer_a_headless_20(bencher: Bencher) {
+    answer(bencher, &service_name(true), 1);
+}
+
+#[divan::bench]
+fn answer_srv_headless_20(bencher: Bencher) {
+    let name = format!("_tcp-peer._tcp.{}", service_name(true));
+    answer(bencher, &name, 33);
+}
+
+#[divan::bench]
+fn answer_ptr(bencher: Bencher) {
+    answer(bencher, "10.0.96.10.in-addr.arpa", 12);
+}
+
+#[divan::bench]
+fn answer_nxdomain_search_path(bencher: Bencher) {
+    let name = format!("{}.ns-001.svc.cluster.local", service_name(false));
+    answer(bencher, &name, 1);
+}
+
+#[divan::bench]
+fn slice_update(bencher: Bencher) {
+    let mut loaded = LOADED.lock().unwrap();
+    let mut versions = Vec::new();
+    let ClusterObject::EndpointSlice(base) = loaded.slices[0].clone() else {
+        unreachable!()
+    };
+    for flip in [true, false] {
+        let mut s = base.clone();
+        let mut eps = s.endpoints.to_vec();
+        eps[0].ready = flip;
+        s.endpoints = eps.into();
+        versions.push(ClusterEvent::Apply(ClusterObject::EndpointSlice(s)));
+    }
+    let mut i = 0;
+    bencher.bench_local(|| {
+        i += 1;
+        loaded.index.apply(versions[i % 2].clone());
+    });
+}

@@ -6,5 +6,6 @@ mod client;
 mod config_files;
 mod file_source;
 mod harness;
+mod spec_generated;
 mod spec_sample;
 mod wire;
