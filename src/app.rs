@@ -17,7 +17,7 @@ use crate::dns::udp;
 use crate::shutdown::Shutdown;
 use crate::source::ClusterEvent;
 use crate::source::file::{self, ClusterFile, FileError};
-use crate::zone::{ClusterIndex, ClusterZone};
+use crate::zone::{ClusterIndex, ClusterZone, PodMode};
 
 /// The sample cluster built into the binary (config/sample-cluster.yaml).
 pub const SAMPLE_CLUSTER: &str = include_str!("../config/sample-cluster.yaml");
@@ -53,7 +53,8 @@ impl Server {
 
         match &config.source.file {
             Some(path) => {
-                let mut source = ClusterFile::new(path.clone());
+                let keep_pods = config.kubernetes.pods == PodMode::Verified;
+                let mut source = ClusterFile::new(path.clone(), keep_pods);
                 let events = source.poll()?.unwrap_or_default();
                 index.apply_all(events.into_iter().chain([ClusterEvent::InitialSyncDone]));
                 tracing::info!(file = %path.display(), services = zone.service_count(), "cluster file loaded");
@@ -67,8 +68,11 @@ impl Server {
                 threads.push(watcher);
             }
             None => {
-                let objects =
-                    file::parse(&PathBuf::from("<built-in sample cluster>"), SAMPLE_CLUSTER)?;
+                let objects = file::parse(
+                    &PathBuf::from("<built-in sample cluster>"),
+                    SAMPLE_CLUSTER,
+                    true,
+                )?;
                 let events = objects.into_iter().map(ClusterEvent::Apply);
                 index.apply_all(events.chain([ClusterEvent::InitialSyncDone]));
                 tracing::info!(

@@ -84,7 +84,7 @@ fn validate(config: &Config) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        match clusterdns::source::file::parse(path, &text) {
+        match clusterdns::source::file::parse(path, &text, true) {
             Ok(objects) => println!("{}: {} objects", path.display(), objects.len()),
             Err(e) => {
                 eprintln!("clusterdns: invalid cluster file: {e}");

@@ -51,57 +51,148 @@ enum RawObject {
     Other,
 }
 
-/// Parses a cluster file's text into slim objects.
-pub fn parse(path: &Path, text: &str) -> Result<Vec<ClusterObject>, FileError> {
+/// Parses a cluster file's text into slim objects. Pods are checked either way but kept
+/// only when `keep_pods` (only `pods verified` needs them).
+pub fn parse(path: &Path, text: &str, keep_pods: bool) -> Result<Vec<ClusterObject>, FileError> {
     let mut objects = Vec::new();
+    let mut keep = |document: usize, index: usize, raw: RawObject| {
+        let converted = match raw {
+            RawObject::Namespace(n) => ClusterObject::try_from(n).map(Some),
+            RawObject::Service(s) => ClusterObject::try_from(s).map(Some),
+            RawObject::EndpointSlice(s) => ClusterObject::try_from(s).map(Some),
+            RawObject::Pod(p) => {
+                api::pod(p).map(|p| p.filter(|_| keep_pods).map(ClusterObject::Pod))
+            }
+            RawObject::Other => Ok(None),
+        };
+        match converted {
+            Ok(o) => {
+                objects.extend(o);
+                Ok(())
+            }
+            Err(source) => Err(FileError::Object {
+                path: path.to_owned(),
+                document,
+                item: format!("item {index}"),
+                source: Box::new(source),
+            }),
+        }
+    };
+    if let Some(list) = KubectlList::split(text) {
+        // The usual case, and the one that can be large: read item by item, so memory
+        // follows the largest object rather than the whole file.
+        let mut header = Vec::new();
+        let header_doc = serde_yaml::Deserializer::from_str(&list.header);
+        Document { out: &mut header }
+            .deserialize(header_doc)
+            .map_err(|e| syntax(path, &e, 0))?;
+        for (index, (chunk, line)) in list.items.into_iter().enumerate() {
+            let mut raw = Vec::new();
+            Items {
+                out: &mut raw,
+                first: index,
+            }
+            .deserialize(serde_yaml::Deserializer::from_str(chunk))
+            .map_err(|e| syntax(path, &e, line))?;
+            for r in raw {
+                keep(1, index, r)?;
+            }
+        }
+        return Ok(objects);
+    }
     for (doc_index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let mut raw = Vec::new();
         Document { out: &mut raw }
             .deserialize(document)
-            .map_err(|e| syntax(path, &e))?;
+            .map_err(|e| syntax(path, &e, 0))?;
         for (i, r) in raw.into_iter().enumerate() {
-            let item = || format!("item {i}");
-            let converted = match r {
-                RawObject::Namespace(n) => ClusterObject::try_from(n).map(Some),
-                RawObject::Service(s) => ClusterObject::try_from(s).map(Some),
-                RawObject::EndpointSlice(s) => ClusterObject::try_from(s).map(Some),
-                RawObject::Pod(p) => api::pod(p).map(|p| p.map(ClusterObject::Pod)),
-                RawObject::Other => Ok(None),
-            };
-            match converted {
-                Ok(Some(o)) => objects.push(o),
-                Ok(None) => {}
-                Err(source) => {
-                    return Err(FileError::Object {
-                        path: path.to_owned(),
-                        document: doc_index + 1,
-                        item: item(),
-                        source: Box::new(source),
-                    });
-                }
-            }
+            keep(doc_index + 1, i, r)?;
         }
     }
     Ok(objects)
 }
 
-fn syntax(path: &Path, e: &serde_yaml::Error) -> FileError {
+/// A block-style `kind: List` document as kubectl prints it: `items:` at the left margin,
+/// each item starting with `- ` there too.
+struct KubectlList<'a> {
+    /// The document without its items (so `kind: List` is still checked).
+    header: String,
+    /// Each item's text (a one-element YAML sequence) and the line before it starts.
+    items: Vec<(&'a str, usize)>,
+}
+
+impl<'a> KubectlList<'a> {
+    fn split(text: &'a str) -> Option<KubectlList<'a>> {
+        let mut header = String::new();
+        let mut items = Vec::new();
+        let mut in_items = false;
+        let mut current: Option<(usize, usize)> = None; // (byte start, line before)
+        let mut offset = 0;
+        for (n, line) in text.split_inclusive('\n').enumerate() {
+            let at_margin = !line.starts_with([' ', '\t', '\n', '\r', '#']);
+            if line.starts_with("---") || line.starts_with("...") {
+                return None; // several documents: the general path handles them
+            }
+            if in_items && at_margin && line.starts_with("- ") {
+                if let Some((start, l)) = current.take() {
+                    items.push((&text[start..offset], l));
+                }
+                current = Some((offset, n));
+            } else if in_items && at_margin {
+                if let Some((start, l)) = current.take() {
+                    items.push((&text[start..offset], l));
+                }
+                in_items = false;
+            }
+            if !in_items {
+                if line.trim_end() == "items:" {
+                    in_items = true;
+                    header.push_str("items: []\n");
+                } else {
+                    header.push_str(line);
+                }
+            }
+            offset += line.len();
+        }
+        if let Some((start, l)) = current.take() {
+            items.push((&text[start..], l));
+        }
+        (!items.is_empty()).then_some(KubectlList { header, items })
+    }
+}
+
+/// A parse error at its place in the file; `line_offset` is where the parsed text starts.
+fn syntax(path: &Path, e: &serde_yaml::Error, line_offset: usize) -> FileError {
     let (line, column) = e
         .location()
-        .map(|l| (l.line(), l.column()))
+        .map(|l| (l.line() + line_offset, l.column()))
         .unwrap_or((0, 0));
     // serde_yaml appends " at line L column C" to its message; the position is ours to print.
-    let reason = e.to_string();
-    let reason = match reason.rfind(" at line ") {
-        Some(i) => reason[..i].to_string(),
-        None => reason,
-    };
+    // serde_yaml puts positions relative to the text it was given inside its message;
+    // ours, relative to the file, is printed in front instead.
+    let reason = strip_positions(&e.to_string());
     FileError::Syntax {
         path: path.to_owned(),
         line,
         column,
         reason,
     }
+}
+
+/// Removes every " at line L column C" from a message.
+fn strip_positions(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(" at line ") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + " at line ".len()..];
+        let skip = tail
+            .find(|c: char| !(c.is_ascii_digit() || c == ' ' || "column".contains(c)))
+            .unwrap_or(tail.len());
+        rest = &tail[skip..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Reads one YAML document, which is either a `*List` (its `items` are read one at a
@@ -133,7 +224,10 @@ impl<'de> Visitor<'de> for Document<'_> {
         let mut kind = None;
         while let Some(key) = map.next_key::<String>()? {
             if key == "items" {
-                map.next_value_seed(Items { out: self.out })?;
+                map.next_value_seed(Items {
+                    out: self.out,
+                    first: 0,
+                })?;
                 continue;
             }
             let value: serde_yaml::Value = map.next_value()?;
@@ -165,6 +259,8 @@ fn raw_object(kind: &str, value: serde_yaml::Value) -> Result<RawObject, serde_y
 
 struct Items<'a> {
     out: &'a mut Vec<RawObject>,
+    /// Index of the first item read, for error messages.
+    first: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for Items<'_> {
@@ -186,7 +282,7 @@ impl<'de> Visitor<'de> for Items<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0;
+        let mut index = self.first;
         while let Some(value) = seq.next_element::<serde_yaml::Value>()? {
             let kind = value
                 .get("kind")
@@ -205,6 +301,7 @@ impl<'de> Visitor<'de> for Items<'_> {
 /// Watches a cluster file and turns each change into the events that tell it.
 pub struct ClusterFile {
     path: PathBuf,
+    keep_pods: bool,
     /// What was last applied: a hash of every object, to send only what differs.
     applied: HashMap<ObjectKey, u64>,
     stamp: Option<FileStamp>,
@@ -235,9 +332,10 @@ fn hash_of(o: &ClusterObject) -> u64 {
 }
 
 impl ClusterFile {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    pub fn new(path: impl Into<PathBuf>, keep_pods: bool) -> Self {
         ClusterFile {
             path: path.into(),
+            keep_pods,
             applied: HashMap::new(),
             stamp: None,
         }
@@ -264,7 +362,7 @@ impl ClusterFile {
             path: self.path.clone(),
             source,
         })?;
-        let objects = parse(&self.path, &text)?;
+        let objects = parse(&self.path, &text, self.keep_pods)?;
         Ok(Some(self.diff(objects)))
     }
 
@@ -317,7 +415,7 @@ items:
 
     #[test]
     fn reads_a_list_and_skips_other_kinds() {
-        let objects = parse(Path::new("c.yaml"), LIST).unwrap();
+        let objects = parse(Path::new("c.yaml"), LIST, true).unwrap();
         assert_eq!(objects.len(), 2);
     }
 
@@ -325,9 +423,9 @@ items:
     fn reads_multi_document_yaml_and_json() {
         let text =
             "kind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: b}\n";
-        assert_eq!(parse(Path::new("c.yaml"), text).unwrap().len(), 2);
+        assert_eq!(parse(Path::new("c.yaml"), text, true).unwrap().len(), 2);
         let json = r#"{"kind":"List","items":[{"kind":"Namespace","metadata":{"name":"a"}}]}"#;
-        assert_eq!(parse(Path::new("c.json"), json).unwrap().len(), 1);
+        assert_eq!(parse(Path::new("c.json"), json, true).unwrap().len(), 1);
     }
 
     #[test]
@@ -335,6 +433,7 @@ items:
         let err = parse(
             Path::new("c.yaml"),
             "kind: List\nitems:\n  - kind: Service\n   bad: [\n",
+            true,
         )
         .unwrap_err();
         let text = err.to_string();
@@ -345,14 +444,38 @@ items:
         );
         let bad_ip =
             "kind: Service\nmetadata: {name: a, namespace: b}\nspec: {clusterIP: 10.0.0.300}\n";
-        let text = parse(Path::new("c.yaml"), bad_ip).unwrap_err().to_string();
+        let text = parse(Path::new("c.yaml"), bad_ip, true)
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("10.0.0.300"), "{text}");
     }
 
     #[test]
+    fn kubectl_lists_are_read_item_by_item_with_true_line_numbers() {
+        let text = format!("{LIST}kind: List\nmetadata:\n  resourceVersion: \"\"\n");
+        let text = text.replacen(
+            "items:\n- apiVersion: v1\n  kind: Namespace",
+            "items:\n- apiVersion: v1\n  kind: Namespace",
+            1,
+        );
+        assert!(KubectlList::split(&text).is_some());
+        assert_eq!(parse(Path::new("c.yaml"), &text, true).unwrap().len(), 2);
+        // Line 13 holds the broken value; the parser notices at the start of line 14.
+        let broken = text.replace(
+            "ports: [{name: http, port: 80, protocol: TCP}]",
+            "ports: [{name: http, port: 80",
+        );
+        let err = parse(Path::new("c.yaml"), &broken, true).unwrap_err();
+        assert!(
+            matches!(err, FileError::Syntax { line, .. } if (13..=14).contains(&line)),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn diff_sends_only_changes() {
-        let mut f = ClusterFile::new("c.yaml");
-        let objects = parse(Path::new("c.yaml"), LIST).unwrap();
+        let mut f = ClusterFile::new("c.yaml", true);
+        let objects = parse(Path::new("c.yaml"), LIST, true).unwrap();
         assert_eq!(f.diff(objects.clone()).len(), 2);
         assert!(f.diff(objects.clone()).is_empty());
         let events = f.diff(objects[..1].to_vec());

@@ -20,13 +20,13 @@ fn every_config_file_loads() {
                 let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
                 if let Some(file) = &c.source.file {
                     let text = std::fs::read_to_string(file).unwrap();
-                    clusterdns::source::file::parse(file, &text).unwrap();
+                    clusterdns::source::file::parse(file, &text, true).unwrap();
                 }
             }
             Some("yaml" | "json") => {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let objects =
-                    clusterdns::source::file::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+                let objects = clusterdns::source::file::parse(&path, &text, true)
+                    .unwrap_or_else(|e| panic!("{e}"));
                 assert!(!objects.is_empty(), "{}", path.display());
             }
             _ => continue,
