@@ -453,11 +453,6 @@ items:
     #[test]
     fn kubectl_lists_are_read_item_by_item_with_true_line_numbers() {
         let text = format!("{LIST}kind: List\nmetadata:\n  resourceVersion: \"\"\n");
-        let text = text.replacen(
-            "items:\n- apiVersion: v1\n  kind: Namespace",
-            "items:\n- apiVersion: v1\n  kind: Namespace",
-            1,
-        );
         assert!(KubectlList::split(&text).is_some());
         assert_eq!(parse(Path::new("c.yaml"), &text, true).unwrap().len(), 2);
         // Line 13 holds the broken value; the parser notices at the start of line 14.
