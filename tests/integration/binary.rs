@@ -67,3 +67,65 @@ fn serves_the_built_in_sample_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The README's own `dig` line, against the README's own config (on another port).
+#[test]
+fn the_readme_dig_line_answers() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let dig_line = readme
+        .lines()
+        .find(|l| l.starts_with("dig @127.0.0.1 -p 5353 "))
+        .expect("README has a dig line");
+    if Command::new("dig").arg("-v").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "dig is missing in CI: .ci/run must install dnsutils"
+        );
+        eprintln!("dig is not installed; skipping");
+        return;
+    }
+    let port = free_port();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/clusterdns.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+        .args(["--config", config, "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let args: Vec<String> = dig_line
+        .split_whitespace()
+        .skip(1)
+        .map(|a| {
+            if a == "5353" {
+                port.to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .chain(["+time=1".to_string(), "+tries=1".to_string()])
+        .collect();
+    let started = Instant::now();
+    let out = loop {
+        let out = Command::new("dig").args(&args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.contains("ANSWER SECTION") || started.elapsed() > Duration::from_secs(10) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.contains("status: NOERROR"), "{out}");
+    assert!(out.contains("flags: qr aa"), "{out}");
+    let answer = out
+        .lines()
+        .skip_while(|l| !l.contains("ANSWER SECTION"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        answer.starts_with("kubernetes.default.svc.cluster.local. 30")
+            && answer.ends_with("10.96.0.1"),
+        "{out}"
+    );
+}
