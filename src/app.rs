@@ -55,8 +55,16 @@ impl Server {
             Some(path) => {
                 let keep_pods = config.kubernetes.pods == PodMode::Verified;
                 let mut source = ClusterFile::new(path.clone(), keep_pods);
-                let events = source.poll()?.unwrap_or_default();
-                index.apply_all(events.into_iter().chain([ClusterEvent::InitialSyncDone]));
+                let first = source.poll()?;
+                if let Some(e) = first.errors.into_iter().next() {
+                    return Err(e.into());
+                }
+                index.apply_all(
+                    first
+                        .events
+                        .into_iter()
+                        .chain([ClusterEvent::InitialSyncDone]),
+                );
                 tracing::info!(file = %path.display(), services = zone.service_count(), "cluster file loaded");
                 let watcher = watch_file(
                     source,
@@ -196,13 +204,17 @@ fn watch_file(
         while !shutdown.is_triggered() {
             std::thread::sleep(every);
             match source.poll() {
-                Ok(None) => {}
-                Ok(Some(events)) => {
-                    let n = events.len();
-                    index.apply_all(events);
-                    tracing::info!(file = %source.path().display(), changes = n, "cluster file applied");
+                Ok(poll) => {
+                    for e in &poll.errors {
+                        tracing::warn!("cluster file refused, still serving its last good state: {e}");
+                    }
+                    if !poll.events.is_empty() {
+                        let n = poll.events.len();
+                        index.apply_all(poll.events);
+                        tracing::info!(source = %source.path().display(), changes = n, "cluster changes applied");
+                    }
                 }
-                Err(e) => tracing::warn!("cluster file refused, still serving the last good state: {e}"),
+                Err(e) => tracing::warn!("cluster source unreadable, still serving the last good state: {e}"),
             }
         }
     })

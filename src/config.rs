@@ -86,7 +86,8 @@ pub struct KubernetesConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// A cluster file (kubectl YAML/JSON), relative to the config file's folder.
+    /// A cluster file (kubectl YAML/JSON) or a folder of them, relative to the config
+    /// file's folder.
     pub file: Option<PathBuf>,
     /// Serve the sample cluster built into the binary.
     #[serde(default)]

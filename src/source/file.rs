@@ -298,13 +298,22 @@ impl<'de> Visitor<'de> for Items<'_> {
     }
 }
 
-/// Watches a cluster file and turns each change into the events that tell it.
+/// Watches a cluster file — or a folder of them (every `*.yaml`, `*.yml`, `*.json`) —
+/// and turns each change into the events that tell it. In a folder only the files that
+/// changed are read again, so a small file of frequent changes beside a large dump costs
+/// little. (An object defined in two files is whatever the last file read says.)
 pub struct ClusterFile {
     path: PathBuf,
     keep_pods: bool,
-    /// What was last applied: a hash of every object, to send only what differs.
-    applied: HashMap<ObjectKey, u64>,
+    files: HashMap<PathBuf, Tracked>,
+}
+
+/// What was last applied from one file: its stamp and a hash of every object, so that
+/// only what differs is sent.
+#[derive(Default)]
+struct Tracked {
     stamp: Option<FileStamp>,
+    applied: HashMap<ObjectKey, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,13 +340,20 @@ fn hash_of(o: &ClusterObject) -> u64 {
     h.finish()
 }
 
+/// The result of one poll: the events of every file that changed and parsed, and the
+/// errors of those that did not (their last good state stays).
+#[derive(Debug, Default)]
+pub struct Poll {
+    pub events: Vec<ClusterEvent>,
+    pub errors: Vec<FileError>,
+}
+
 impl ClusterFile {
     pub fn new(path: impl Into<PathBuf>, keep_pods: bool) -> Self {
         ClusterFile {
             path: path.into(),
             keep_pods,
-            applied: HashMap::new(),
-            stamp: None,
+            files: HashMap::new(),
         }
     }
 
@@ -345,29 +361,86 @@ impl ClusterFile {
         &self.path
     }
 
-    /// Reads the file if it changed since the last call. `Ok(None)`: unchanged. On error
-    /// nothing is forgotten: the next change is compared with the last good state.
-    pub fn poll(&mut self) -> Result<Option<Vec<ClusterEvent>>, FileError> {
+    fn list(&self) -> Result<Vec<PathBuf>, FileError> {
         let io = |source| FileError::Io {
             path: self.path.clone(),
             source,
         };
-        let now = stamp(&self.path).map_err(io)?;
-        if self.stamp.as_ref() == Some(&now) {
-            return Ok(None);
+        if !std::fs::metadata(&self.path).map_err(io)?.is_dir() {
+            return Ok(vec![self.path.clone()]);
         }
-        // Remember the stamp even when parsing fails, so a broken file is reported once.
-        self.stamp = Some(now);
-        let text = std::fs::read_to_string(&self.path).map_err(|source| FileError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        let objects = parse(&self.path, &text, self.keep_pods)?;
-        Ok(Some(self.diff(objects)))
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.path)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let hidden = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'));
+                let ext = p.extension().and_then(|e| e.to_str());
+                !hidden && matches!(ext, Some("yaml" | "yml" | "json")) && p.is_file()
+            })
+            .collect();
+        files.sort();
+        Ok(files)
     }
 
-    /// Turns a complete new state into the events that differ from the applied one.
-    pub fn diff(&mut self, objects: Vec<ClusterObject>) -> Vec<ClusterEvent> {
+    /// Reads what changed since the last call. A file or folder that cannot be listed at
+    /// all is an error and changes nothing.
+    pub fn poll(&mut self) -> Result<Poll, FileError> {
+        let present = self.list()?;
+        let mut poll = Poll::default();
+        for path in &present {
+            let now = match stamp(path) {
+                Ok(s) => s,
+                Err(source) => {
+                    poll.errors.push(FileError::Io {
+                        path: path.clone(),
+                        source,
+                    });
+                    continue;
+                }
+            };
+            let tracked = self.files.entry(path.clone()).or_default();
+            if tracked.stamp.as_ref() == Some(&now) {
+                continue;
+            }
+            // Remember the stamp even when parsing fails, so a broken file is reported once.
+            tracked.stamp = Some(now);
+            let parsed = std::fs::read_to_string(path)
+                .map_err(|source| FileError::Io {
+                    path: path.clone(),
+                    source,
+                })
+                .and_then(|text| parse(path, &text, self.keep_pods));
+            match parsed {
+                Ok(objects) => poll.events.extend(tracked.diff(objects)),
+                Err(e) => poll.errors.push(e),
+            }
+        }
+        // Files that went away take their objects with them (a missing single file is an
+        // error above instead: a file being replaced must not empty the zone).
+        let gone: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|p| !present.contains(p))
+            .cloned()
+            .collect();
+        for path in gone {
+            if let Some(t) = self.files.remove(&path) {
+                let mut keys: Vec<ObjectKey> = t.applied.into_keys().collect();
+                keys.sort();
+                poll.events
+                    .extend(keys.into_iter().map(ClusterEvent::Delete));
+            }
+        }
+        Ok(poll)
+    }
+}
+
+impl Tracked {
+    /// Turns a complete new state of this file into the events that differ.
+    fn diff(&mut self, objects: Vec<ClusterObject>) -> Vec<ClusterEvent> {
         let mut next = HashMap::with_capacity(objects.len());
         let mut events = Vec::new();
         for o in objects {
@@ -469,11 +542,34 @@ items:
 
     #[test]
     fn diff_sends_only_changes() {
-        let mut f = ClusterFile::new("c.yaml", true);
+        let mut f = Tracked::default();
         let objects = parse(Path::new("c.yaml"), LIST, true).unwrap();
         assert_eq!(f.diff(objects.clone()).len(), 2);
         assert!(f.diff(objects.clone()).is_empty());
         let events = f.diff(objects[..1].to_vec());
         assert!(matches!(&events[..], [ClusterEvent::Delete(k)] if &*k.name == "web"));
+    }
+
+    #[test]
+    fn a_folder_is_read_file_by_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), LIST).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a cluster").unwrap();
+        let mut f = ClusterFile::new(dir.path(), true);
+        let first = f.poll().unwrap();
+        assert_eq!((first.events.len(), first.errors.len()), (2, 0));
+        assert!(f.poll().unwrap().events.is_empty());
+        std::fs::write(
+            dir.path().join("b.yaml"),
+            "kind: Namespace\nmetadata: {name: extra}\n",
+        )
+        .unwrap();
+        assert_eq!(f.poll().unwrap().events.len(), 1);
+        std::fs::write(dir.path().join("c.yaml"), "kind: [broken\n").unwrap();
+        let p = f.poll().unwrap();
+        assert_eq!((p.events.len(), p.errors.len()), (0, 1));
+        std::fs::remove_file(dir.path().join("b.yaml")).unwrap();
+        let p = f.poll().unwrap();
+        assert!(matches!(&p.events[..], [ClusterEvent::Delete(k)] if &*k.name == "extra"));
     }
 }
