@@ -10,10 +10,13 @@ use std::thread::JoinHandle;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
+use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::dns::QueryHandler;
+use crate::dns::handler::Resolver;
 use crate::dns::tcp::{self, TcpLimits};
 use crate::dns::udp;
+use crate::forward::Forwarder;
 use crate::shutdown::Shutdown;
 use crate::source::ClusterEvent;
 use crate::source::file::{self, ClusterFile, FileError};
@@ -90,7 +93,19 @@ impl Server {
             }
         }
 
-        let handler = Arc::new(QueryHandler::new(zone, config.zone_settings()));
+        let forward = config.forward_settings();
+        let resolver =
+            (!forward.upstreams.is_empty() || !forward.stub_domains.is_empty()).then(|| {
+                Resolver::new(
+                    ResponseCache::new(config.cache_settings()),
+                    Forwarder::new(forward),
+                    tokio::runtime::Handle::current(),
+                )
+            });
+        if resolver.is_none() {
+            tracing::info!("no upstreams: names outside the cluster zones are REFUSED");
+        }
+        let handler = Arc::new(QueryHandler::new(zone, config.zone_settings(), resolver));
         let workers = match config.server.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -118,6 +133,10 @@ impl Server {
         }
         for (u, t) in udp_addrs.iter().zip(&tcp_addrs) {
             tracing::info!(udp = %u, tcp = %t, "listening");
+        }
+        if let Some(r) = handler.resolver() {
+            // Now that we answer, find out whether a local upstream sends queries back to us.
+            tasks.push(tokio::spawn(r.forwarder.clone().probe_loops()));
         }
         Ok(Server {
             udp_addrs,

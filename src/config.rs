@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, de};
 use thiserror::Error;
 
+use crate::cache::{CacheSettings, TtlPolicy};
+use crate::forward::{ForwardSettings, Policy, resolv_conf};
 use crate::zone::{IndexSettings, PodMode, ZoneName, ZoneSettings};
 
 /// The default TTL of cluster records, as CoreDNS (kubeadm configures 30).
@@ -42,6 +44,76 @@ pub struct Config {
     pub kubernetes: KubernetesConfig,
     #[serde(default)]
     pub source: SourceConfig,
+    #[serde(default)]
+    pub forward: ForwardConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// `[forward]`: where names outside the cluster zones go (CoreDNS's `forward` plugin).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// `IP`, `IP:PORT`, `[IPv6]:PORT`, or the path of a resolv.conf whose nameservers to
+    /// use. Empty: nothing is forwarded (REFUSED).
+    #[serde(default = "default_upstreams", deserialize_with = "upstream_list")]
+    pub upstreams: Vec<Upstream>,
+    #[serde(default)]
+    pub policy: Policy,
+    /// Stub domains: `"consul.local" = ["10.150.0.1"]`.
+    #[serde(default, deserialize_with = "stub_domains")]
+    pub stub_domains: Vec<(ZoneName, Vec<Upstream>)>,
+    #[serde(default)]
+    pub force_tcp: bool,
+    #[serde(default)]
+    pub prefer_udp: bool,
+    #[serde(default = "default_fwd_timeout", with = "millis")]
+    pub timeout_ms: Duration,
+    #[serde(default = "default_fwd_deadline", with = "millis")]
+    pub deadline_ms: Duration,
+    #[serde(default = "default_max_fails")]
+    pub max_fails: u32,
+    #[serde(default = "default_health", with = "millis")]
+    pub health_check_ms: Duration,
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+}
+
+/// An upstream as written in the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    Addr(SocketAddr),
+    ResolvConf(PathBuf),
+}
+
+/// `[cache]`: the response cache in front of the forwarder (CoreDNS's `cache` plugin).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default = "default_capacity")]
+    pub capacity: u64,
+    /// Bytes at most; default 1 KiB per entry of `capacity`.
+    pub max_bytes: Option<u64>,
+    #[serde(default = "default_min_ttl")]
+    pub min_ttl: u64,
+    #[serde(default = "default_success_cap")]
+    pub success_cap: u64,
+    #[serde(default = "default_denial_cap")]
+    pub denial_cap: u64,
+    #[serde(default = "default_servfail_ttl", deserialize_with = "servfail_ttl")]
+    pub servfail_ttl: u64,
+    /// Seconds past expiry an answer may be served when every upstream fails; 0: never.
+    #[serde(default = "default_serve_stale")]
+    pub serve_stale: u64,
+    /// Hits that make an entry worth refreshing before it expires; 0: no prefetch.
+    #[serde(default = "default_prefetch")]
+    pub prefetch: u32,
+    #[serde(default = "default_prefetch_percent")]
+    pub prefetch_percent: u32,
+    #[serde(default, deserialize_with = "zone_list")]
+    pub no_success: Vec<ZoneName>,
+    #[serde(default, deserialize_with = "zone_list")]
+    pub no_denial: Vec<ZoneName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -95,6 +167,133 @@ pub struct SourceConfig {
     /// How often the cluster file is checked for changes.
     #[serde(default = "default_poll", with = "millis")]
     pub poll_interval_ms: Duration,
+}
+
+fn default_upstreams() -> Vec<Upstream> {
+    vec![Upstream::ResolvConf("/etc/resolv.conf".into())]
+}
+fn default_fwd_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_fwd_deadline() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_fails() -> u32 {
+    2
+}
+fn default_health() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_max_concurrent() -> usize {
+    1000
+}
+fn default_capacity() -> u64 {
+    9984
+}
+fn default_min_ttl() -> u64 {
+    5
+}
+fn default_success_cap() -> u64 {
+    3600
+}
+fn default_denial_cap() -> u64 {
+    1800
+}
+fn default_servfail_ttl() -> u64 {
+    5
+}
+fn default_serve_stale() -> u64 {
+    3600
+}
+fn default_prefetch() -> u32 {
+    2
+}
+fn default_prefetch_percent() -> u32 {
+    10
+}
+
+impl Default for ForwardConfig {
+    fn default() -> Self {
+        ForwardConfig {
+            upstreams: default_upstreams(),
+            policy: Policy::default(),
+            stub_domains: Vec::new(),
+            force_tcp: false,
+            prefer_udp: false,
+            timeout_ms: default_fwd_timeout(),
+            deadline_ms: default_fwd_deadline(),
+            max_fails: default_max_fails(),
+            health_check_ms: default_health(),
+            max_concurrent: default_max_concurrent(),
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity: default_capacity(),
+            max_bytes: None,
+            min_ttl: default_min_ttl(),
+            success_cap: default_success_cap(),
+            denial_cap: default_denial_cap(),
+            servfail_ttl: default_servfail_ttl(),
+            serve_stale: default_serve_stale(),
+            prefetch: default_prefetch(),
+            prefetch_percent: default_prefetch_percent(),
+            no_success: Vec::new(),
+            no_denial: Vec::new(),
+        }
+    }
+}
+
+fn upstream(text: &str) -> Result<Upstream, String> {
+    if text.starts_with('/') {
+        return Ok(Upstream::ResolvConf(text.into()));
+    }
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Ok(Upstream::Addr(a));
+    }
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(Upstream::Addr(SocketAddr::new(ip, 53)));
+    }
+    Err(format!(
+        "{text:?} is neither an address (IP, IP:PORT, [IPv6]:PORT) nor a resolv.conf path"
+    ))
+}
+
+fn upstream_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Upstream>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|u| upstream(u).map_err(de::Error::custom))
+        .collect()
+}
+
+fn stub_domains<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(ZoneName, Vec<Upstream>)>, D::Error> {
+    let map = std::collections::BTreeMap::<String, Vec<String>>::deserialize(d)?;
+    map.into_iter()
+        .map(|(zone, ups)| {
+            let z = ZoneName::parse(&zone)
+                .ok_or_else(|| de::Error::custom(format!("{zone:?} is not a valid zone name")))?;
+            let ups = ups
+                .iter()
+                .map(|u| upstream(u).map_err(de::Error::custom))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((z, ups))
+        })
+        .collect()
+}
+
+fn servfail_ttl<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    if v > 5 {
+        return Err(de::Error::custom(format!(
+            "servfail_ttl {v} is above 5 seconds (RFC 2308 §7.1)"
+        )));
+    }
+    Ok(v)
 }
 
 fn default_listen() -> Vec<SocketAddr> {
@@ -157,6 +356,8 @@ impl Default for Config {
                 sample: true,
                 poll_interval_ms: default_poll(),
             },
+            forward: ForwardConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -281,6 +482,71 @@ impl Config {
             zonal: k.zonal,
             fallthrough: k.fallthrough.clone(),
             ptr_zone_wire,
+        }
+    }
+
+    /// The forwarder's settings, with resolv.conf files read now. Loopback nameservers
+    /// from a resolv.conf are kept but warned about: they are how forwarding loops start.
+    pub fn forward_settings(&self) -> ForwardSettings {
+        let f = &self.forward;
+        let resolve = |ups: &[Upstream]| -> Vec<SocketAddr> {
+            let mut out = Vec::new();
+            for u in ups {
+                match u {
+                    Upstream::Addr(a) => out.push(*a),
+                    Upstream::ResolvConf(path) => match resolv_conf::nameservers(path) {
+                        Ok(found) => {
+                            for a in found.iter().filter(|a| a.ip().is_loopback()) {
+                                tracing::warn!(
+                                    "{} lists {a}, a loopback resolver: if it forwards back to clusterdns, names will loop (clusterdns checks for this at start)",
+                                    path.display()
+                                );
+                            }
+                            out.extend(found);
+                        }
+                        Err(e) => {
+                            tracing::warn!("cannot read upstreams from {}: {e}", path.display())
+                        }
+                    },
+                }
+            }
+            out
+        };
+        ForwardSettings {
+            upstreams: resolve(&f.upstreams),
+            stub_domains: f
+                .stub_domains
+                .iter()
+                .map(|(z, u)| (z.clone(), resolve(u)))
+                .collect(),
+            policy: f.policy,
+            force_tcp: f.force_tcp,
+            prefer_udp: f.prefer_udp,
+            timeout: f.timeout_ms,
+            deadline: f.deadline_ms,
+            max_fails: f.max_fails,
+            health_check: f.health_check_ms,
+            max_concurrent: f.max_concurrent,
+        }
+    }
+
+    pub fn cache_settings(&self) -> CacheSettings {
+        let c = &self.cache;
+        let secs = Duration::from_secs;
+        CacheSettings {
+            capacity: c.capacity.max(1),
+            max_bytes: c.max_bytes.unwrap_or(c.capacity.max(1) * 1024),
+            ttl: TtlPolicy {
+                min_ttl: secs(c.min_ttl),
+                success_cap: secs(c.success_cap),
+                denial_cap: secs(c.denial_cap),
+                servfail_ttl: secs(c.servfail_ttl),
+            },
+            serve_stale: secs(c.serve_stale),
+            prefetch_hits: c.prefetch,
+            prefetch_percent: c.prefetch_percent.min(100),
+            no_success: c.no_success.clone(),
+            no_denial: c.no_denial.clone(),
         }
     }
 

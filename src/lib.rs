@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod dns;
+pub mod forward;
 pub mod shutdown;
 pub mod source;
 pub mod synth;

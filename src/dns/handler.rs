@@ -1,14 +1,18 @@
-//! From query bytes to answer bytes, independent of the transport: parse, check what the
-//! wire rules require (opcode, question count, EDNS version, class), then hand the
-//! question to the handler chain. Today the chain is the cluster zone and, at its end,
-//! REFUSED; the forwarder slots in after the zone.
+//! From query bytes to answer bytes, independent of the transport. The chain: wire checks
+//! (opcode, question count, EDNS version, class) → the cluster zones → the response cache
+//! → the forwarder. Everything up to a cache hit is answered synchronously on the
+//! transport's thread; a cache miss is [`Reply::Defer`]red to [`QueryHandler::handle_deferred`],
+//! which waits for the upstream on the runtime.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use tokio::time::Instant;
 
-use super::wire::{self, CLASS_ANY, CLASS_IN, Rejected, WireError, parse_query, rcode, rtype};
-use super::writer::{ADVERTISED_UDP_SIZE, ResponseWriter};
+use super::wire::{CLASS_ANY, CLASS_IN, Query, Rejected, WireError, parse_query, rcode, rtype};
+use super::writer::{ADVERTISED_UDP_SIZE, ResponseWriter, Section};
+use crate::cache::{self, Entry, Lookup, ResponseCache};
+use crate::forward::{ForwardError, Forwarder, Question};
 use crate::zone::names::QName;
 use crate::zone::records::{self, ZoneOutcome};
 use crate::zone::{ClusterZone, ZoneSettings};
@@ -27,18 +31,96 @@ pub enum Reply {
     Send,
     /// Nothing to send (not a query, or too broken to answer).
     Drop,
+    /// The answer needs an upstream: call [`QueryHandler::handle_deferred`] with the packet.
+    Defer,
+}
+
+/// The cache and the forwarder behind the zones, and the runtime their work runs on.
+pub struct Resolver {
+    pub cache: ResponseCache,
+    pub forwarder: Arc<Forwarder>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Resolver {
+    pub fn new(
+        cache: ResponseCache,
+        forwarder: Forwarder,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Resolver {
+            cache,
+            forwarder: Arc::new(forwarder),
+            runtime,
+        }
+    }
+
+    /// Asks upstream and caches what comes back. On failure, an expired answer within
+    /// the serve-stale window stands in.
+    async fn resolve(
+        &self,
+        question: Question,
+        name: &QName<'_>,
+    ) -> Result<(Arc<Entry>, bool), ForwardError> {
+        let key = question.key();
+        let result = self.forwarder.forward(question).await;
+        let now = Instant::now();
+        let stale = || match self.cache.get(&key, now) {
+            Lookup::Stale(e) | Lookup::Fresh { entry: e, .. } => Some(e),
+            Lookup::Miss => None,
+        };
+        let fresh = result.as_ref().ok().and_then(|resp| {
+            cache::CachedAnswer::from_response(resp, &self.cache.settings().ttl, now)
+        });
+        match (fresh, result) {
+            (Some(a), _) if a.rcode() != rcode::SERVFAIL => {
+                Ok((self.cache.insert(&key, name, a), false))
+            }
+            (Some(a), _) => match stale() {
+                Some(e) => self.served_stale(e),
+                None => Ok((self.cache.insert(&key, name, a), false)),
+            },
+            (None, Err(ForwardError::Overloaded)) => Err(ForwardError::Overloaded),
+            (None, Err(e)) => match stale() {
+                Some(entry) => self.served_stale(entry),
+                None => Err(e),
+            },
+            (None, Ok(_)) => Err(ForwardError::NoAnswer),
+        }
+    }
+
+    fn served_stale(&self, entry: Arc<Entry>) -> Result<(Arc<Entry>, bool), ForwardError> {
+        self.cache
+            .counters
+            .served_stale
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok((entry, true))
+    }
+
+    /// Refreshes an entry in the background (prefetch).
+    fn prefetch(self: &Arc<Self>, question: Question) {
+        let me = self.clone();
+        self.runtime.spawn(async move {
+            let wire = question.name.clone();
+            if let Some(name) = QName::written(&wire, 0) {
+                let _ = me.resolve(question, &name).await;
+            }
+        });
+    }
 }
 
 pub struct QueryHandler {
     zone: Arc<ClusterZone>,
     settings: ArcSwap<ZoneSettings>,
+    resolver: Option<Arc<Resolver>>,
 }
 
 impl QueryHandler {
-    pub fn new(zone: Arc<ClusterZone>, settings: ZoneSettings) -> Self {
+    pub fn new(zone: Arc<ClusterZone>, settings: ZoneSettings, resolver: Option<Resolver>) -> Self {
         QueryHandler {
             zone,
             settings: ArcSwap::from_pointee(settings),
+            resolver: resolver.map(Arc::new),
         }
     }
 
@@ -46,73 +128,189 @@ impl QueryHandler {
         &self.zone
     }
 
+    pub fn resolver(&self) -> Option<&Arc<Resolver>> {
+        self.resolver.as_ref()
+    }
+
+    /// The runtime deferred answers run on.
+    pub fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.resolver.as_ref().map(|r| &r.runtime)
+    }
+
     /// Replaces the zone settings (config reload); queries in flight finish on the old ones.
     pub fn set_settings(&self, settings: ZoneSettings) {
         self.settings.store(Arc::new(settings));
     }
 
-    /// Answers one packet into `out` (cleared first).
+    /// Answers one packet into `out` (cleared first), unless it needs an upstream.
     pub fn handle(&self, packet: &[u8], transport: Transport, out: &mut Vec<u8>) -> Reply {
-        let q = match parse_query(packet) {
+        let (q, limit) = match checked(packet, transport, out) {
             Ok(q) => q,
-            Err(Rejected {
-                header: Some((id, flags)),
-                error,
-            }) => {
-                let code = match error {
-                    WireError::Opcode(_) => rcode::NOTIMP,
-                    _ => rcode::FORMERR,
-                };
-                ResponseWriter::header_only(out, id, flags, code);
-                return Reply::Send;
-            }
-            Err(_) => return Reply::Drop,
+            Err(reply) => return reply,
         };
-        let limit = match (transport, q.edns) {
-            (Transport::Tcp, _) => u16::MAX as usize,
-            (Transport::Udp, None) => 512,
-            (Transport::Udp, Some(e)) => e.udp_size.clamp(512, ADVERTISED_UDP_SIZE) as usize,
-        };
-        let mut w = ResponseWriter::new(out, &q, limit);
-        if q.edns.is_some_and(|e| e.version > 0) {
-            w.set_rcode(rcode::BADVERS);
-            w.finish();
-            return Reply::Send;
-        }
-        if q.qclass != CLASS_IN && q.qclass != CLASS_ANY {
-            w.set_rcode(rcode::REFUSED as u16);
-            w.finish();
-            return Reply::Send;
-        }
-        if matches!(q.qtype, rtype::AXFR | rtype::IXFR | rtype::OPT) {
-            // Zone transfers are not offered; OPT is not a question.
-            w.set_rcode(if q.qtype == rtype::OPT {
-                rcode::FORMERR
-            } else {
-                rcode::REFUSED
-            } as u16);
-            w.finish();
-            return Reply::Send;
-        }
         let name = QName::question(&q);
         let settings = self.settings.load();
+        let mut w = ResponseWriter::new(out, &q, limit);
         match records::answer(&self.zone, &settings, &name, q.qtype, &mut w) {
-            ZoneOutcome::Answered => {}
-            // The end of the chain: nobody serves this name.
-            ZoneOutcome::NotOurs | ZoneOutcome::FallThrough => {
-                let mut w = ResponseWriter::new(out, &q, limit);
-                w.set_rcode(rcode::REFUSED as u16);
+            ZoneOutcome::Answered => {
                 w.finish();
-                return Reply::Send;
+                Reply::Send
+            }
+            ZoneOutcome::ExternalTarget(_) if self.resolver.is_some() => Reply::Defer,
+            ZoneOutcome::ExternalTarget(_) => {
+                w.finish();
+                Reply::Send
+            }
+            ZoneOutcome::NotOurs | ZoneOutcome::FallThrough => match &self.resolver {
+                Some(r) if r.forwarder.is_loop_probe(&name) => {
+                    // Our own probe came back: answer it so the loop ends here.
+                    let mut w = ResponseWriter::new(out, &q, limit);
+                    w.set_rcode(rcode::NXDOMAIN as u16);
+                    w.finish();
+                    Reply::Send
+                }
+                Some(r) if r.forwarder.serves(&name) => {
+                    let mut key = [0u8; cache::MAX_KEY_LEN];
+                    let len = cache::key_of(&q, &mut key);
+                    match r.cache.get(&key[..len], Instant::now()) {
+                        Lookup::Fresh { entry, prefetch } => {
+                            entry.answer.serve(&q, Instant::now(), false, limit, out);
+                            if prefetch {
+                                r.prefetch(Question::of(&q));
+                            }
+                            Reply::Send
+                        }
+                        Lookup::Stale(_) | Lookup::Miss => Reply::Defer,
+                    }
+                }
+                _ => {
+                    refuse(out, &q, limit);
+                    Reply::Send
+                }
+            },
+        }
+    }
+
+    /// Answers a packet that [`QueryHandler::handle`] deferred: waits for the cache or
+    /// the upstream. `None` when there is nothing to send.
+    pub async fn handle_deferred(
+        self: Arc<Self>,
+        packet: Vec<u8>,
+        transport: Transport,
+    ) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(512);
+        let (q, limit) = checked(&packet, transport, &mut out).ok()?;
+        let Some(resolver) = self.resolver.clone() else {
+            refuse(&mut out, &q, limit);
+            return Some(out);
+        };
+        let name = QName::question(&q);
+        let settings = self.settings.load_full();
+        let mut w = ResponseWriter::new(&mut out, &q, limit);
+        match records::answer(&self.zone, &settings, &name, q.qtype, &mut w) {
+            ZoneOutcome::Answered => w.finish(),
+            ZoneOutcome::ExternalTarget(at) => {
+                // Chase the ExternalName target upstream and append its answer.
+                let target_wire = w.bytes()[at as usize..].to_vec();
+                let target = QName::written(&target_wire, at)?;
+                if resolver.forwarder.serves(&target) {
+                    match resolver
+                        .resolve(Question::with_name(&target, &q), &target)
+                        .await
+                    {
+                        Ok((entry, stale)) => {
+                            entry.answer.for_each_answer(
+                                Instant::now(),
+                                stale,
+                                |owner, rtype, ttl, rdata| {
+                                    w.raw_record(Section::Answer, owner, rtype, ttl, rdata);
+                                },
+                            );
+                            if entry.answer.truncated() {
+                                w.set_truncated();
+                            }
+                            w.set_rcode(entry.answer.rcode() as u16);
+                        }
+                        Err(_) => w.set_rcode(rcode::SERVFAIL as u16),
+                    }
+                    w.set_recursion_available();
+                }
+                w.finish();
+            }
+            ZoneOutcome::NotOurs | ZoneOutcome::FallThrough => {
+                match resolver.resolve(Question::of(&q), &name).await {
+                    Ok((entry, stale)) => {
+                        entry
+                            .answer
+                            .serve(&q, Instant::now(), stale, limit, &mut out)
+                    }
+                    Err(ForwardError::Overloaded) => refuse(&mut out, &q, limit),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "forwarding failed");
+                        let mut w = ResponseWriter::new(&mut out, &q, limit);
+                        w.set_rcode(rcode::SERVFAIL as u16);
+                        w.set_recursion_available();
+                        w.finish();
+                    }
+                }
             }
         }
-        w.finish();
-        Reply::Send
+        Some(out)
     }
 }
 
-/// Whether `packet` could carry a query at all: at least a header, QR clear. Transports
-/// use it to drop garbage without building a response.
-pub fn looks_like_query(packet: &[u8]) -> bool {
-    packet.len() >= wire::HEADER_LEN && packet[2] & 0x80 == 0
+/// Parses the packet and applies the wire rules that need no zone. On `Err`, `out`
+/// already holds the answer (or nothing is to be sent).
+fn checked<'p>(
+    packet: &'p [u8],
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> Result<(Query<'p>, usize), Reply> {
+    let q = match parse_query(packet) {
+        Ok(q) => q,
+        Err(Rejected {
+            header: Some((id, flags)),
+            error,
+        }) => {
+            let code = match error {
+                WireError::Opcode(_) => rcode::NOTIMP,
+                _ => rcode::FORMERR,
+            };
+            ResponseWriter::header_only(out, id, flags, code);
+            return Err(Reply::Send);
+        }
+        Err(_) => return Err(Reply::Drop),
+    };
+    let limit = match (transport, q.edns) {
+        (Transport::Tcp, _) => u16::MAX as usize,
+        (Transport::Udp, None) => 512,
+        (Transport::Udp, Some(e)) => e.udp_size.clamp(512, ADVERTISED_UDP_SIZE) as usize,
+    };
+    let refuse_with = |out: &mut Vec<u8>, code: u16| {
+        let mut w = ResponseWriter::new(out, &q, limit);
+        w.set_rcode(code);
+        w.finish();
+        Err(Reply::Send)
+    };
+    if q.edns.is_some_and(|e| e.version > 0) {
+        return refuse_with(out, rcode::BADVERS);
+    }
+    if q.qclass != CLASS_IN && q.qclass != CLASS_ANY {
+        return refuse_with(out, rcode::REFUSED as u16);
+    }
+    match q.qtype {
+        // Zone transfers are not offered.
+        rtype::AXFR | rtype::IXFR => return refuse_with(out, rcode::REFUSED as u16),
+        // OPT is not a question.
+        rtype::OPT => return refuse_with(out, rcode::FORMERR as u16),
+        _ => {}
+    }
+    Ok((q, limit))
+}
+
+/// The end of the chain: nobody here serves this name.
+fn refuse(out: &mut Vec<u8>, q: &Query<'_>, limit: usize) {
+    let mut w = ResponseWriter::new(out, q, limit);
+    w.set_rcode(rcode::REFUSED as u16);
+    w.finish();
 }

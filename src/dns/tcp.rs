@@ -66,9 +66,16 @@ pub async fn serve(
     }
 }
 
+fn frame(message: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(message.len() + 2);
+    frame.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    frame.extend_from_slice(message);
+    frame
+}
+
 async fn connection(
     stream: TcpStream,
-    handler: &QueryHandler,
+    handler: &Arc<QueryHandler>,
     limits: TcpLimits,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
@@ -107,13 +114,21 @@ async fn connection(
             }
             Ok(r) => r?,
         };
-        if handler.handle(&message, Transport::Tcp, &mut out) == Reply::Drop {
-            continue;
+        match handler.handle(&message, Transport::Tcp, &mut out) {
+            Reply::Drop => continue,
+            Reply::Send => {}
+            Reply::Defer => {
+                // Answered when the upstream is: later queries on this connection need not wait.
+                let (handler, tx, message) = (handler.clone(), tx.clone(), message.clone());
+                tokio::spawn(async move {
+                    if let Some(answer) = handler.handle_deferred(message, Transport::Tcp).await {
+                        let _ = tx.send(frame(&answer)).await;
+                    }
+                });
+                continue;
+            }
         }
-        let mut frame = Vec::with_capacity(out.len() + 2);
-        frame.extend_from_slice(&(out.len() as u16).to_be_bytes());
-        frame.extend_from_slice(&out);
-        if tx.send(frame).await.is_err() {
+        if tx.send(frame(&out)).await.is_err() {
             break; // the writer failed: the connection is gone
         }
     }

@@ -57,12 +57,12 @@ pub fn spawn_workers(
             let shutdown = shutdown.clone();
             std::thread::Builder::new()
                 .name(format!("udp-{i}"))
-                .spawn(move || serve(socket, &handler, &shutdown))
+                .spawn(move || serve(Arc::new(socket), &handler, &shutdown))
         })
         .collect()
 }
 
-fn serve(socket: UdpSocket, handler: &QueryHandler, shutdown: &Shutdown) {
+fn serve(socket: Arc<UdpSocket>, handler: &Arc<QueryHandler>, shutdown: &Shutdown) {
     let mut packet = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
     while !shutdown.is_triggered() {
@@ -94,6 +94,19 @@ fn serve(socket: UdpSocket, handler: &QueryHandler, shutdown: &Shutdown) {
                 }
             }
             Ok(Reply::Drop) => {}
+            Ok(Reply::Defer) => {
+                // Waits for an upstream: off this thread, on the runtime.
+                let Some(runtime) = handler.runtime() else {
+                    continue;
+                };
+                let (handler, socket, packet) =
+                    (handler.clone(), socket.clone(), packet[..len].to_vec());
+                runtime.spawn(async move {
+                    if let Some(answer) = handler.handle_deferred(packet, Transport::Udp).await {
+                        let _ = socket.send_to(&answer, peer);
+                    }
+                });
+            }
             Err(_) => tracing::error!(%peer, "answering a query panicked; the packet was dropped"),
         }
     }

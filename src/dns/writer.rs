@@ -104,6 +104,26 @@ impl<'b> ResponseWriter<'b> {
         self.counts[section as usize]
     }
 
+    /// The message as written so far.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf
+    }
+
+    /// Appends a record given in wire parts: an uncompressed owner name and RDATA that
+    /// holds no compression pointers (records relayed from an upstream answer).
+    pub fn raw_record(
+        &mut self,
+        s: Section,
+        owner: &[u8],
+        rtype: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> bool {
+        self.record(s, NameRef::LabelsWire(&[], owner), rtype, ttl, |w| {
+            w.buf.extend_from_slice(rdata)
+        })
+    }
+
     /// Current length of the message: the offset the next byte will have.
     pub fn position(&self) -> u16 {
         self.buf.len() as u16

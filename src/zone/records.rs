@@ -29,6 +29,9 @@ pub enum ZoneOutcome {
     NotOurs,
     /// NXDOMAIN in a zone listed under `fallthrough`: the next handler should try.
     FallThrough,
+    /// The answer ends in a CNAME to a name outside our zones, written at this offset:
+    /// the forwarder may chase it.
+    ExternalTarget(u16),
 }
 
 /// The result of looking one name up. (It lives on the stack for one query; boxing the
@@ -37,6 +40,8 @@ pub enum ZoneOutcome {
 enum Found {
     /// Records written; the name exists.
     Records,
+    /// Records written, ending in a CNAME (at this offset) to a name outside our zones.
+    Outside(u16),
     NoData,
     NxDomain,
     /// An ExternalName whose target is in one of our zones: chase it. Holds the
@@ -85,6 +90,7 @@ pub fn answer(
     let (found, apex, chased) = a.resolve(name, zone_start, reverse, 0);
     match found {
         Found::Records | Found::Chase(..) => ZoneOutcome::Answered,
+        Found::Outside(at) => ZoneOutcome::ExternalTarget(at),
         Found::NoData => {
             a.soa(Section::Authority, apex);
             ZoneOutcome::Answered
@@ -137,12 +143,15 @@ impl Answerer<'_, '_, '_> {
         let Some(target) = QName::written(&wire, at) else {
             return (Found::Records, 0, true);
         };
+        let outside = (Found::Outside(at), 0, true);
         match self.s.find_zone(&target) {
             Some((start, false)) if depth < MAX_CHASE && self.qtype != rtype::CNAME => {
                 self.resolve(&target, start, false, depth + 1)
             }
-            // Outside our zones the CNAME is the answer (the forwarder will chase it).
-            _ => (Found::Records, 0, true),
+            Some((_, true)) => (Found::Records, 0, true),
+            _ if self.qtype == rtype::CNAME || depth >= MAX_CHASE => (Found::Records, 0, true),
+            // Outside our zones: the CNAME is the answer unless a forwarder chases it.
+            _ => outside,
         }
     }
 

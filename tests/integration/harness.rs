@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clusterdns::app::Server;
-use clusterdns::config::Config;
+use clusterdns::config::{Config, Upstream};
 
 pub struct TestServer {
     runtime: tokio::runtime::Runtime,
@@ -21,7 +21,13 @@ impl TestServer {
         TestServer::start(config)
     }
 
-    pub fn start(config: Config) -> TestServer {
+    pub fn start(mut config: Config) -> TestServer {
+        // Tests never send a packet off this machine: only loopback upstreams are kept.
+        let local = |u: &Upstream| matches!(u, Upstream::Addr(a) if a.ip().is_loopback());
+        config.forward.upstreams.retain(local);
+        for (_, ups) in &mut config.forward.stub_domains {
+            ups.retain(local);
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -1,0 +1,218 @@
+//! The response cache (moka): answers kept in wire form, keyed by the lower-cased
+//! question name, type, class and DO bit. It sits in front of the forwarder, and in front
+//! of any handler that produces wire responses (the node-local mode puts it before the
+//! cluster DNS).
+
+pub mod answer;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::dns::wire::{MAX_NAME_LEN, Query};
+use crate::zone::ZoneName;
+use crate::zone::names::QName;
+pub use answer::{AnswerKind, CachedAnswer, TtlPolicy};
+
+/// Key bytes: lower-case wire name, type, class, DO.
+pub const MAX_KEY_LEN: usize = MAX_NAME_LEN + 5;
+
+/// Writes the cache key of `q` into `buf`; returns its length.
+pub fn key_of(q: &Query<'_>, buf: &mut [u8; MAX_KEY_LEN]) -> usize {
+    let mut n = 0;
+    for l in q.labels() {
+        buf[n] = l.len() as u8;
+        buf[n + 1..n + 1 + l.len()].copy_from_slice(l);
+        n += 1 + l.len();
+    }
+    buf[n] = 0;
+    buf[n + 1..n + 3].copy_from_slice(&q.qtype.to_be_bytes());
+    buf[n + 3..n + 5].copy_from_slice(&q.qclass.to_be_bytes());
+    buf[n + 5] = u8::from(q.edns.is_some_and(|e| e.dnssec_ok));
+    n + 6
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Entries at most (CoreDNS: 9984).
+    pub capacity: u64,
+    /// Bytes at most, over all entries.
+    pub max_bytes: u64,
+    pub ttl: TtlPolicy,
+    /// How long past expiry an answer may still be served when every upstream fails
+    /// (RFC 8767); zero turns serve-stale off.
+    pub serve_stale: Duration,
+    /// Refresh an entry asked for `prefetch_hits` times once less than
+    /// `prefetch_percent` of its TTL is left; 0 hits turns prefetch off.
+    pub prefetch_hits: u32,
+    pub prefetch_percent: u32,
+    /// Zones whose positive answers are not cached.
+    pub no_success: Vec<ZoneName>,
+    /// Zones whose NXDOMAIN/NODATA answers are not cached.
+    pub no_denial: Vec<ZoneName>,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            capacity: 9984,
+            max_bytes: 9984 * 1024,
+            ttl: TtlPolicy {
+                min_ttl: Duration::from_secs(5),
+                success_cap: Duration::from_secs(3600),
+                denial_cap: Duration::from_secs(1800),
+                servfail_ttl: Duration::from_secs(5),
+            },
+            serve_stale: Duration::from_secs(3600),
+            prefetch_hits: 2,
+            prefetch_percent: 10,
+            no_success: Vec::new(),
+            no_denial: Vec::new(),
+        }
+    }
+}
+
+/// A cached answer with the bookkeeping of prefetch.
+#[derive(Debug)]
+pub struct Entry {
+    pub answer: CachedAnswer,
+    hits: AtomicU32,
+    prefetching: AtomicBool,
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// Fresh; `prefetch` says this hit should start a background refresh.
+    Fresh {
+        entry: Arc<Entry>,
+        prefetch: bool,
+    },
+    /// Expired but within the serve-stale window: usable only if upstreams fail.
+    Stale(Arc<Entry>),
+    Miss,
+}
+
+/// Counters for the metrics (CoreDNS's cache plugin names).
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub prefetches: AtomicU64,
+    pub served_stale: AtomicU64,
+}
+
+pub struct ResponseCache {
+    entries: moka::sync::Cache<Box<[u8]>, Arc<Entry>>,
+    settings: CacheSettings,
+    pub counters: CacheCounters,
+}
+
+/// Entries live in moka for their TTL plus the serve-stale window; freshness is decided
+/// by [`CachedAnswer::is_fresh`] with the injected (Tokio) clock.
+struct EntryExpiry {
+    stale: Duration,
+}
+
+impl moka::Expiry<Box<[u8]>, Arc<Entry>> for EntryExpiry {
+    fn expire_after_create(
+        &self,
+        _: &Box<[u8]>,
+        v: &Arc<Entry>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(v.answer.ttl + self.stale)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &Box<[u8]>,
+        v: &Arc<Entry>,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(v.answer.ttl + self.stale)
+    }
+}
+
+impl ResponseCache {
+    pub fn new(settings: CacheSettings) -> Self {
+        // Weights are bytes, at least max_bytes / capacity each: so the cache holds at most
+        // `capacity` entries and at most `max_bytes` bytes.
+        let unit = (settings.max_bytes / settings.capacity.max(1)).max(1);
+        let entries = moka::sync::Cache::<Box<[u8]>, Arc<Entry>>::builder()
+            .max_capacity(unit * settings.capacity.max(1))
+            .weigher(move |k, v| -> u32 {
+                let bytes = (k.len() + v.answer.size()) as u64;
+                bytes.max(unit).min(u32::MAX as u64) as u32
+            })
+            .expire_after(EntryExpiry {
+                stale: settings.serve_stale,
+            })
+            .build();
+        ResponseCache {
+            entries,
+            settings,
+            counters: CacheCounters::default(),
+        }
+    }
+
+    pub fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+
+    pub fn get(&self, key: &[u8], now: Instant) -> Lookup {
+        let Some(entry) = self.entries.get(key) else {
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Miss;
+        };
+        let a = &entry.answer;
+        if !a.is_fresh(now) {
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            return if now < a.stored + a.ttl + self.settings.serve_stale {
+                Lookup::Stale(entry)
+            } else {
+                Lookup::Miss
+            };
+        }
+        self.counters.hits.fetch_add(1, Ordering::Relaxed);
+        let hits = entry.hits.fetch_add(1, Ordering::Relaxed) + 1;
+        let s = &self.settings;
+        let prefetch = s.prefetch_hits > 0
+            && hits >= s.prefetch_hits
+            && a.remaining(now) * 100 <= a.ttl * s.prefetch_percent
+            && !entry.prefetching.swap(true, Ordering::Relaxed);
+        if prefetch {
+            self.counters.prefetches.fetch_add(1, Ordering::Relaxed);
+        }
+        Lookup::Fresh { entry, prefetch }
+    }
+
+    /// Stores an answer for `name` unless its kind is not cached in that name's zone.
+    /// Returns the entry (also when not stored) so the caller can serve it.
+    pub fn insert(&self, key: &[u8], name: &QName<'_>, answer: CachedAnswer) -> Arc<Entry> {
+        let excluded =
+            |zones: &[ZoneName]| zones.iter().any(|z| name.zone_start(&z.labels).is_some());
+        let store = match answer.kind {
+            AnswerKind::Success => !excluded(&self.settings.no_success),
+            AnswerKind::Denial => !excluded(&self.settings.no_denial),
+            AnswerKind::ServFail => true,
+            AnswerKind::Uncacheable => false,
+        };
+        let entry = Arc::new(Entry {
+            answer,
+            hits: AtomicU32::new(0),
+            prefetching: AtomicBool::new(false),
+        });
+        if store {
+            self.entries.insert(key.into(), entry.clone());
+        }
+        entry
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+}

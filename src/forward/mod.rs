@@ -1,0 +1,404 @@
+//! Forwarding names that are not ours: upstream groups (the default one and stub
+//! domains, longest zone wins), a selection policy, health with background probes,
+//! a cap on queries in flight, coalescing of identical questions, and detection of the
+//! loop where an upstream sends our queries back to us.
+
+pub mod resolv_conf;
+pub mod upstream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use thiserror::Error;
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::dns::wire::{Query, rcode};
+use crate::zone::ZoneName;
+use crate::zone::names::QName;
+use upstream::Upstream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    #[default]
+    Random,
+    RoundRobin,
+    Sequential,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardSettings {
+    pub upstreams: Vec<SocketAddr>,
+    /// Stub domains: names in the zone go to these upstreams instead.
+    pub stub_domains: Vec<(ZoneName, Vec<SocketAddr>)>,
+    pub policy: Policy,
+    pub force_tcp: bool,
+    /// Keep a truncated UDP answer rather than retrying over TCP.
+    pub prefer_udp: bool,
+    /// Wait for one upstream before trying the next.
+    pub timeout: Duration,
+    /// Everything for one question, retries included.
+    pub deadline: Duration,
+    /// Failures in a row that mark an upstream down; 0 never marks it down.
+    pub max_fails: u32,
+    /// How often a down upstream is probed.
+    pub health_check: Duration,
+    /// Upstream queries in flight at most; beyond it, REFUSED at once.
+    pub max_concurrent: usize,
+}
+
+impl Default for ForwardSettings {
+    fn default() -> Self {
+        ForwardSettings {
+            upstreams: Vec::new(),
+            stub_domains: Vec::new(),
+            policy: Policy::Random,
+            force_tcp: false,
+            prefer_udp: false,
+            timeout: Duration::from_secs(2),
+            deadline: Duration::from_secs(5),
+            max_fails: 2,
+            health_check: Duration::from_millis(500),
+            max_concurrent: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum ForwardError {
+    #[error("too many upstream queries in flight")]
+    Overloaded,
+    #[error("no upstream answered")]
+    NoAnswer,
+    #[error("every upstream sends our queries back to us (forwarding loop)")]
+    Loop,
+}
+
+/// The question as sent upstream, owned so it can outlive the packet it came in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Question {
+    /// Lower-case wire name.
+    pub name: Box<[u8]>,
+    pub qtype: u16,
+    pub qclass: u16,
+    pub dnssec_ok: bool,
+    pub checking_disabled: bool,
+}
+
+impl Question {
+    pub fn of(q: &Query<'_>) -> Self {
+        Question::with_name(&QName::question(q), q)
+    }
+
+    /// The question with another name (the target of a CNAME being chased).
+    pub fn with_name(name: &QName<'_>, q: &Query<'_>) -> Self {
+        let mut wire = Vec::with_capacity(name.suffix_wire(0).len());
+        for l in name.labels() {
+            wire.push(l.len() as u8);
+            wire.extend_from_slice(l);
+        }
+        wire.push(0);
+        Question {
+            name: wire.into(),
+            qtype: q.qtype,
+            qclass: q.qclass,
+            dnssec_ok: q.edns.is_some_and(|e| e.dnssec_ok),
+            checking_disabled: q.flags & 0x0010 != 0,
+        }
+    }
+
+    /// The cache key: the same bytes as [`crate::cache::key_of`].
+    pub fn key(&self) -> Box<[u8]> {
+        let mut k = self.name.to_vec();
+        k.extend_from_slice(&self.qtype.to_be_bytes());
+        k.extend_from_slice(&self.qclass.to_be_bytes());
+        k.push(u8::from(self.dnssec_ok));
+        k.into()
+    }
+
+    /// The query sent upstream: recursion desired, our EDNS (1232, the client's DO).
+    pub fn to_wire(&self, id: u16) -> Vec<u8> {
+        let mut p = Vec::with_capacity(self.name.len() + 32);
+        p.extend_from_slice(&id.to_be_bytes());
+        p.push(0x01);
+        p.push(if self.checking_disabled { 0x10 } else { 0 });
+        p.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&self.name);
+        p.extend_from_slice(&self.qtype.to_be_bytes());
+        p.extend_from_slice(&self.qclass.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0]);
+        p.push(if self.dnssec_ok { 0x80 } else { 0 });
+        p.extend_from_slice(&[0, 0, 0]);
+        p
+    }
+}
+
+struct Group {
+    zone: ZoneName,
+    upstreams: Vec<Arc<Upstream>>,
+    next: AtomicUsize,
+}
+
+type Waiters = Vec<oneshot::Sender<Result<Arc<[u8]>, ForwardError>>>;
+
+/// Counters for the metrics (CoreDNS's forward plugin names).
+#[derive(Debug, Default)]
+pub struct ForwardCounters {
+    pub requests: AtomicU64,
+    pub coalesced: AtomicU64,
+    pub max_concurrent_rejects: AtomicU64,
+    pub healthcheck_broken: AtomicU64,
+    pub loops: AtomicU64,
+}
+
+pub struct Forwarder {
+    /// Stub domains first, most specific first; the default group (root zone) last.
+    groups: Vec<Group>,
+    settings: ForwardSettings,
+    inflight: Mutex<HashMap<Question, Waiters>>,
+    slots: Arc<Semaphore>,
+    /// Random token in the names of our loop probes.
+    loop_token: u64,
+    pub counters: ForwardCounters,
+}
+
+/// The label under which loop probes are sent: `<token>-<upstream>.clusterdns-loop-check.`
+const LOOP_LABEL: &[u8] = b"clusterdns-loop-check";
+
+impl Forwarder {
+    pub fn new(settings: ForwardSettings) -> Self {
+        let group = |zone: ZoneName, addrs: &[SocketAddr]| Group {
+            zone,
+            upstreams: addrs.iter().map(|a| Arc::new(Upstream::new(*a))).collect(),
+            next: AtomicUsize::new(0),
+        };
+        let mut groups: Vec<Group> = settings
+            .stub_domains
+            .iter()
+            .map(|(z, a)| group(z.clone(), a))
+            .collect();
+        groups.sort_by_key(|g| std::cmp::Reverse(g.zone.labels.len()));
+        if !settings.upstreams.is_empty() {
+            groups.push(group(
+                ZoneName::parse(".").expect("root"),
+                &settings.upstreams,
+            ));
+        }
+        Forwarder {
+            groups,
+            slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
+            settings,
+            inflight: Mutex::new(HashMap::new()),
+            loop_token: rand::random(),
+            counters: ForwardCounters::default(),
+        }
+    }
+
+    pub fn settings(&self) -> &ForwardSettings {
+        &self.settings
+    }
+
+    /// Whether some upstream group takes `name`.
+    pub fn serves(&self, name: &QName<'_>) -> bool {
+        self.group_for(name).is_some()
+    }
+
+    fn group_for(&self, name: &QName<'_>) -> Option<&Group> {
+        self.groups
+            .iter()
+            .find(|g| name.zone_start(&g.zone.labels).is_some())
+    }
+
+    /// Resolves `question` upstream. Identical questions in flight share one exchange.
+    pub async fn forward(self: &Arc<Self>, question: Question) -> Result<Arc<[u8]>, ForwardError> {
+        let waiter = {
+            let mut inflight = self.inflight.lock().expect("inflight lock");
+            match inflight.get_mut(&question) {
+                Some(waiters) => {
+                    let (tx, rx) = oneshot::channel();
+                    waiters.push(tx);
+                    Some(rx)
+                }
+                None => {
+                    inflight.insert(question.clone(), Vec::new());
+                    None
+                }
+            }
+        };
+        if let Some(rx) = waiter {
+            self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+            return rx.await.unwrap_or(Err(ForwardError::NoAnswer));
+        }
+        // The leader: whatever happens, the waiters get the result and the entry goes.
+        let result = self.exchange(&question).await;
+        let waiters = self
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .remove(&question)
+            .unwrap_or_default();
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+        result
+    }
+
+    async fn exchange(self: &Arc<Self>, question: &Question) -> Result<Arc<[u8]>, ForwardError> {
+        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
+            self.counters
+                .max_concurrent_rejects
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(ForwardError::Overloaded);
+        };
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let name = QName::written(&question.name, 0).ok_or(ForwardError::NoAnswer)?;
+        let group = self.group_for(&name).ok_or(ForwardError::NoAnswer)?;
+        let order = self.order(group)?;
+        let s = &self.settings;
+        let deadline = tokio::time::Instant::now() + s.deadline;
+        let query = question.to_wire(rand::random());
+        let mut servfail = None;
+        for up in order {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let wait = s.timeout.min(left);
+            let answer = if s.force_tcp {
+                up.exchange_tcp(&query, wait).await
+            } else {
+                match up.exchange_udp(&query, wait).await {
+                    Ok(a) if a[2] & 0x02 != 0 && !s.prefer_udp => {
+                        up.exchange_tcp(&query, wait).await
+                    }
+                    other => other,
+                }
+            };
+            match answer {
+                Ok(a) if a[3] & 0x0f == rcode::SERVFAIL => {
+                    // Answered, but could not resolve: another upstream may.
+                    up.succeeded();
+                    servfail = Some(a);
+                }
+                Ok(a) => {
+                    up.succeeded();
+                    return Ok(a.into());
+                }
+                Err(e) => {
+                    tracing::debug!(upstream = %up.addr, error = %e, "upstream failed");
+                    if up.failed(s.max_fails) {
+                        self.counters
+                            .healthcheck_broken
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(upstream = %up.addr, "upstream marked down after {} failures; probing it", s.max_fails);
+                        let up = up.clone();
+                        let (every, per_try) = (s.health_check, s.timeout);
+                        tokio::spawn(async move { up.probe_until_healthy(every, per_try).await });
+                    }
+                }
+            }
+        }
+        servfail.map(Into::into).ok_or(ForwardError::NoAnswer)
+    }
+
+    /// The upstreams to try, in order: healthy ones by the policy; when none is healthy,
+    /// one anyway (a down mark may be stale).
+    fn order(&self, group: &Group) -> Result<Vec<Arc<Upstream>>, ForwardError> {
+        let usable: Vec<&Arc<Upstream>> =
+            group.upstreams.iter().filter(|u| !u.is_looping()).collect();
+        if usable.is_empty() {
+            self.counters.loops.fetch_add(1, Ordering::Relaxed);
+            return Err(ForwardError::Loop);
+        }
+        let mut healthy: Vec<Arc<Upstream>> = usable
+            .iter()
+            .filter(|u| u.is_healthy())
+            .map(|u| (*u).clone())
+            .collect();
+        match self.settings.policy {
+            Policy::Random => healthy.shuffle(&mut rand::rng()),
+            Policy::RoundRobin => {
+                let n = healthy.len().max(1);
+                healthy.rotate_left(group.next.fetch_add(1, Ordering::Relaxed) % n);
+            }
+            Policy::Sequential => {}
+        }
+        if healthy.is_empty() {
+            let pick = rand::random_range(0..usable.len());
+            healthy.push(usable[pick].clone());
+        }
+        Ok(healthy)
+    }
+
+    /// Upstreams on this machine (127.0.0.0/8, ::1) that could send our queries back to us.
+    fn loopback_upstreams(&self) -> impl Iterator<Item = (usize, usize, &Arc<Upstream>)> {
+        self.groups.iter().enumerate().flat_map(|(g, group)| {
+            group
+                .upstreams
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.addr.ip().is_loopback())
+                .map(move |(i, u)| (g, i, u))
+        })
+    }
+
+    /// Sends one probe name through every loopback upstream (CoreDNS's `loop` plugin
+    /// does the same). If a probe reaches us, [`Forwarder::is_loop_probe`] sees it.
+    pub async fn probe_loops(self: Arc<Self>) {
+        for (g, i, up) in self.loopback_upstreams() {
+            let name = self.probe_name(g, i);
+            let q = Question {
+                name: name.into(),
+                qtype: 13, // HINFO, as CoreDNS's probe
+                qclass: 1,
+                dnssec_ok: false,
+                checking_disabled: false,
+            };
+            let _ = up
+                .exchange_udp(&q.to_wire(rand::random()), self.settings.timeout)
+                .await;
+        }
+    }
+
+    fn probe_name(&self, group: usize, upstream: usize) -> Vec<u8> {
+        let label = format!("{:016x}-{group}-{upstream}", self.loop_token);
+        let mut wire = vec![label.len() as u8];
+        wire.extend_from_slice(label.as_bytes());
+        wire.push(LOOP_LABEL.len() as u8);
+        wire.extend_from_slice(LOOP_LABEL);
+        wire.push(0);
+        wire
+    }
+
+    /// Whether `name` is one of our loop probes. If it is, the upstream it went through
+    /// sends our queries back to us: it is logged loudly and never used again.
+    pub fn is_loop_probe(&self, name: &QName<'_>) -> bool {
+        let [first, second] = name.labels() else {
+            return false;
+        };
+        if *second != LOOP_LABEL {
+            return false;
+        }
+        let loops: Vec<(usize, usize, Arc<Upstream>)> = self
+            .loopback_upstreams()
+            .map(|(g, i, u)| (g, i, u.clone()))
+            .collect();
+        for (g, i, up) in loops {
+            let probe = self.probe_name(g, i);
+            if probe[1..=probe[0] as usize] == **first && !up.is_looping() {
+                up.mark_looping();
+                self.counters.loops.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    upstream = %up.addr,
+                    "forwarding loop: {} sends our queries back to us (is clusterdns its own upstream, e.g. via /etc/resolv.conf?); it will not be used",
+                    up.addr
+                );
+            }
+        }
+        true
+    }
+}
