@@ -71,7 +71,7 @@ fn load() -> Loaded {
             .chain([ClusterEvent::InitialSyncDone]),
     );
     Loaded {
-        handler: QueryHandler::new(zone, settings()),
+        handler: QueryHandler::new(zone, settings(), None),
         index,
         cluster,
         slices,
