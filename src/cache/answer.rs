@@ -44,19 +44,23 @@ pub struct Layout {
     pub rcode: u8,
 }
 
+/// Kept compact, as a cache holds many: one allocation holds the message and, after it,
+/// where each record starts and where its TTL is (two u16 each); the rest is derived
+/// from the message itself.
 #[derive(Debug)]
 pub struct CachedAnswer {
-    /// The response without its OPT record; ID and question name are patched per client.
-    message: Box<[u8]>,
-    records: Box<[RecordAt]>,
+    /// The response without its OPT record (ID and question name are patched per
+    /// client), then the record index.
+    data: Box<[u8]>,
+    message_len: u16,
     /// Length of the question name in the message.
-    qname_len: usize,
+    qname_len: u8,
     pub kind: AnswerKind,
-    pub stored: Instant,
-    /// How long the entry is fresh.
-    pub ttl: Duration,
     /// Extended rcode bits from the upstream's OPT record.
     ext_rcode: u8,
+    /// How long the entry is fresh, in seconds.
+    ttl_secs: u32,
+    pub stored: Instant,
 }
 
 /// Reads the layout of a response and cuts its OPT record out; `None` when it is broken
@@ -185,28 +189,84 @@ impl CachedAnswer {
             }
             _ => (AnswerKind::Uncacheable, Duration::ZERO),
         };
+        let message_len = u16::try_from(message.len()).ok()?;
+        let mut data = message;
+        for r in &records {
+            data.extend_from_slice(&r.start.to_be_bytes());
+            data.extend_from_slice(&r.ttl_at.to_be_bytes());
+        }
         Some(CachedAnswer {
-            message: message.into(),
-            records: records.into(),
-            qname_len,
+            data: data.into(),
+            message_len,
+            qname_len: u8::try_from(qname_len).ok()?,
             kind,
-            stored: now,
-            ttl,
             ext_rcode,
+            ttl_secs: ttl.as_secs().min(u32::MAX as u64) as u32,
+            stored: now,
         })
     }
 
+    /// Whether this answer is for the question in `key` (see [`super::key_of`]): name
+    /// (any case), type and class.
+    pub fn answers_key(&self, key: &[u8]) -> bool {
+        let q = self.qname_len as usize;
+        let m = self.message();
+        key.len() == q + 5
+            && m.len() >= HEADER_LEN + q + 4
+            && m[HEADER_LEN..HEADER_LEN + q].eq_ignore_ascii_case(&key[..q])
+            && m[HEADER_LEN + q..HEADER_LEN + q + 4] == key[q..q + 4]
+    }
+
+    fn message(&self) -> &[u8] {
+        &self.data[..self.message_len as usize]
+    }
+
+    /// The records, read back from the index after the message.
+    fn records(&self) -> impl Iterator<Item = RecordAt> + '_ {
+        let m = self.message();
+        let count = |i: usize| u16::from_be_bytes([m[i], m[i + 1]]) as usize;
+        let (an, ns) = (count(6), count(8));
+        self.data[m.len()..]
+            .chunks_exact(4)
+            .enumerate()
+            .map(move |(i, c)| {
+                let start = u16::from_be_bytes([c[0], c[1]]);
+                let ttl_at = u16::from_be_bytes([c[2], c[3]]);
+                let t = ttl_at as usize;
+                RecordAt {
+                    start,
+                    ttl_at,
+                    ttl: u32::from_be_bytes([m[t], m[t + 1], m[t + 2], m[t + 3]]),
+                    section: if i < an {
+                        0
+                    } else if i < an + ns {
+                        1
+                    } else {
+                        2
+                    },
+                    rtype: u16::from_be_bytes([m[t - 4], m[t - 3]]),
+                    rdata_at: ttl_at + 6,
+                }
+            })
+    }
+
+    /// How long the entry is fresh.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_secs.into())
+    }
+
+    /// Bytes the entry holds, for the cache's byte bound.
     pub fn size(&self) -> usize {
-        self.message.len() + self.records.len() * std::mem::size_of::<RecordAt>() + 64
+        self.data.len() + std::mem::size_of::<Self>()
     }
 
     pub fn is_fresh(&self, now: Instant) -> bool {
-        now < self.stored + self.ttl
+        now < self.stored + self.ttl()
     }
 
-    /// Seconds left before the entry expires.
+    /// Time left before the entry expires.
     pub fn remaining(&self, now: Instant) -> Duration {
-        (self.stored + self.ttl).saturating_duration_since(now)
+        (self.stored + self.ttl()).saturating_duration_since(now)
     }
 
     /// Writes the answer for `q` into `out`: the client's ID, flags and question case,
@@ -214,17 +274,18 @@ impl CachedAnswer {
     /// sent one, truncated with TC to `limit` bytes.
     pub fn serve(&self, q: &Query<'_>, now: Instant, stale: bool, limit: usize, out: &mut Vec<u8>) {
         out.clear();
-        out.extend_from_slice(&self.message);
+        out.extend_from_slice(self.message());
         out[0..2].copy_from_slice(&q.id.to_be_bytes());
         // Keep the upstream's rcode and AA/RA/AD; take RD and CD from the client.
         out[2] = (out[2] & !0x01) | 0x80 | (q.flags >> 8) as u8 & 0x01;
         out[3] = (out[3] & !0x10) | (q.flags as u8 & 0x10);
-        if q.qname_wire.len() == self.qname_len {
-            out[HEADER_LEN..HEADER_LEN + self.qname_len].copy_from_slice(q.qname_wire);
+        let qname_len = self.qname_len as usize;
+        if q.qname_wire.len() == qname_len {
+            out[HEADER_LEN..HEADER_LEN + qname_len].copy_from_slice(q.qname_wire);
         }
         let elapsed = now.saturating_duration_since(self.stored).as_secs() as u32;
-        let cap = self.ttl.as_secs().min(u32::MAX as u64) as u32;
-        for r in self.records.iter() {
+        let cap = self.ttl_secs;
+        for r in self.records() {
             // Counted down from the record's TTL, but never beyond what the cache keeps it.
             let ttl = if stale {
                 STALE_TTL
@@ -251,15 +312,15 @@ impl CachedAnswer {
     /// additional records were dropped (RFC 2181 §9).
     fn truncate(&self, out: &mut Vec<u8>, limit: usize) {
         let mut counts = [0u16; 3];
-        let mut end = HEADER_LEN + self.qname_len + 4;
+        let mut end = HEADER_LEN + self.qname_len as usize + 4;
         let mut dropped_needed = false;
-        for (i, r) in self.records.iter().enumerate() {
-            let next = self
-                .records
+        let records: Vec<RecordAt> = self.records().collect();
+        for (i, r) in records.iter().enumerate() {
+            let next = records
                 .get(i + 1)
-                .map_or(self.message.len(), |n| n.start as usize);
+                .map_or(self.message_len as usize, |n| n.start as usize);
             if next > limit {
-                dropped_needed = self.records[i..].iter().any(|r| r.section < 2);
+                dropped_needed = records[i..].iter().any(|r| r.section < 2);
                 break;
             }
             counts[r.section as usize] += 1;
@@ -278,11 +339,11 @@ impl CachedAnswer {
 impl CachedAnswer {
     /// Whether the upstream answer was truncated.
     pub fn truncated(&self) -> bool {
-        self.message[2] & 0x02 != 0
+        self.data[2] & 0x02 != 0
     }
 
     pub fn rcode(&self) -> u8 {
-        self.message[3] & 0x0f
+        self.data[3] & 0x0f
     }
 
     /// Calls `f` for each record of the answer section with its owner and RDATA
@@ -294,8 +355,8 @@ impl CachedAnswer {
         mut f: impl FnMut(&[u8], u16, u32, &[u8]),
     ) {
         let elapsed = now.saturating_duration_since(self.stored).as_secs() as u32;
-        let m = &self.message;
-        for r in self.records.iter().filter(|r| r.section == 0) {
+        let m = self.message();
+        for r in self.records().filter(|r| r.section == 0) {
             let mut owner = Vec::new();
             let mut rdata = Vec::new();
             if read_name(m, r.start as usize, &mut owner).is_none() {

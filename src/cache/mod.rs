@@ -5,6 +5,7 @@
 
 pub mod answer;
 
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -104,36 +105,13 @@ pub struct CacheCounters {
 }
 
 pub struct ResponseCache {
-    entries: moka::sync::Cache<Box<[u8]>, Arc<Entry>>,
+    /// Keyed by a keyed 128-bit hash of the key bytes rather than the bytes themselves:
+    /// an inline key saves an allocation per entry, and every hit checks the stored
+    /// question against the key bytes, so a collision can only cost a miss.
+    entries: moka::sync::Cache<u128, Arc<Entry>>,
+    hasher: (RandomState, RandomState),
     settings: CacheSettings,
     pub counters: CacheCounters,
-}
-
-/// Entries live in moka for their TTL plus the serve-stale window; freshness is decided
-/// by [`CachedAnswer::is_fresh`] with the injected (Tokio) clock.
-struct EntryExpiry {
-    stale: Duration,
-}
-
-impl moka::Expiry<Box<[u8]>, Arc<Entry>> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _: &Box<[u8]>,
-        v: &Arc<Entry>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(v.answer.ttl + self.stale)
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &Box<[u8]>,
-        v: &Arc<Entry>,
-        _: std::time::Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(v.answer.ttl + self.stale)
-    }
 }
 
 impl ResponseCache {
@@ -141,18 +119,16 @@ impl ResponseCache {
         // Weights are bytes, at least max_bytes / capacity each: so the cache holds at most
         // `capacity` entries and at most `max_bytes` bytes.
         let unit = (settings.max_bytes / settings.capacity.max(1)).max(1);
-        let entries = moka::sync::Cache::<Box<[u8]>, Arc<Entry>>::builder()
+        let entries = moka::sync::Cache::<u128, Arc<Entry>>::builder()
             .max_capacity(unit * settings.capacity.max(1))
-            .weigher(move |k, v| -> u32 {
-                let bytes = (k.len() + v.answer.size()) as u64;
+            .weigher(move |_, v| -> u32 {
+                let bytes = (16 + v.answer.size()) as u64;
                 bytes.max(unit).min(u32::MAX as u64) as u32
-            })
-            .expire_after(EntryExpiry {
-                stale: settings.serve_stale,
             })
             .build();
         ResponseCache {
             entries,
+            hasher: (RandomState::new(), RandomState::new()),
             settings,
             counters: CacheCounters::default(),
         }
@@ -162,26 +138,39 @@ impl ResponseCache {
         &self.settings
     }
 
+    fn hash(&self, key: &[u8]) -> u128 {
+        let (a, b) = &self.hasher;
+        ((a.hash_one(key) as u128) << 64) | b.hash_one(key) as u128
+    }
+
     pub fn get(&self, key: &[u8], now: Instant) -> Lookup {
-        let Some(entry) = self.entries.get(key) else {
+        let hash = self.hash(key);
+        let Some(entry) = self
+            .entries
+            .get(&hash)
+            .filter(|e| e.answer.answers_key(key))
+        else {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
             return Lookup::Miss;
         };
         let a = &entry.answer;
         if !a.is_fresh(now) {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            return if now < a.stored + a.ttl + self.settings.serve_stale {
-                Lookup::Stale(entry)
-            } else {
-                Lookup::Miss
-            };
+            if now < a.stored + a.ttl() + self.settings.serve_stale {
+                return Lookup::Stale(entry);
+            }
+            // Past any use. Entries carry no timer in moka (a per-entry timer costs about
+            // 50 bytes each): an old entry goes when it is next asked for, or when
+            // capacity pushes it out.
+            self.entries.invalidate(&hash);
+            return Lookup::Miss;
         }
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
         let hits = entry.hits.fetch_add(1, Ordering::Relaxed) + 1;
         let s = &self.settings;
         let prefetch = s.prefetch_hits > 0
             && hits >= s.prefetch_hits
-            && a.remaining(now) * 100 <= a.ttl * s.prefetch_percent
+            && a.remaining(now) * 100 <= a.ttl() * s.prefetch_percent
             && !entry.prefetching.swap(true, Ordering::Relaxed);
         if prefetch {
             self.counters.prefetches.fetch_add(1, Ordering::Relaxed);
@@ -206,7 +195,7 @@ impl ResponseCache {
             prefetching: AtomicBool::new(false),
         });
         if store {
-            self.entries.insert(key.into(), entry.clone());
+            self.entries.insert(self.hash(key), entry.clone());
         }
         entry
     }
