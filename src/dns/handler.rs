@@ -238,7 +238,11 @@ impl QueryHandler {
                 w.finish();
             }
             ZoneOutcome::NotOurs | ZoneOutcome::FallThrough => {
-                match resolver.resolve(Question::of(&q), &name).await {
+                let question = Question {
+                    client_tcp: transport == Transport::Tcp,
+                    ..Question::of(&q)
+                };
+                match resolver.resolve(question, &name).await {
                     Ok((entry, stale)) => {
                         entry
                             .answer

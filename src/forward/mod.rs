@@ -87,6 +87,8 @@ pub struct Question {
     pub qclass: u16,
     pub dnssec_ok: bool,
     pub checking_disabled: bool,
+    /// The client asked over TCP: a truncated UDP answer is no answer for it.
+    pub client_tcp: bool,
 }
 
 impl Question {
@@ -108,6 +110,7 @@ impl Question {
             qclass: q.qclass,
             dnssec_ok: q.edns.is_some_and(|e| e.dnssec_ok),
             checking_disabled: q.flags & 0x0010 != 0,
+            client_tcp: false,
         }
     }
 
@@ -272,7 +275,7 @@ impl Forwarder {
                 up.exchange_tcp(&query, wait).await
             } else {
                 match up.exchange_udp(&query, wait).await {
-                    Ok(a) if a[2] & 0x02 != 0 && !s.prefer_udp => {
+                    Ok(a) if a[2] & 0x02 != 0 && (!s.prefer_udp || question.client_tcp) => {
                         up.exchange_tcp(&query, wait).await
                     }
                     other => other,
@@ -357,6 +360,7 @@ impl Forwarder {
                 qclass: 1,
                 dnssec_ok: false,
                 checking_disabled: false,
+                client_tcp: false,
             };
             let _ = up
                 .exchange_udp(&q.to_wire(rand::random()), self.settings.timeout)

@@ -267,6 +267,95 @@ fn negative_answers_live_for_the_soa_minimum() {
 }
 
 #[test]
+fn caching_can_be_turned_off_per_zone() {
+    let up = TestUpstream::start(Mode::NxDomain {
+        soa_ttl: 300,
+        minimum: 300,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(
+        dir.path(),
+        &[up.addr],
+        "[cache]\nno_denial = [\"example.org\"]\nno_success = [\"example.net\"]",
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            ask(s.udp(), "gone.example.org", RecordType::A).rcode(),
+            "NXDOMAIN"
+        );
+        assert_eq!(
+            ask(s.udp(), "gone.example.com", RecordType::A).rcode(),
+            "NXDOMAIN"
+        );
+    }
+    assert_eq!(
+        up.names()
+            .iter()
+            .filter(|n| *n == "gone.example.org.")
+            .count(),
+        2,
+        "denial was cached"
+    );
+    assert_eq!(
+        up.names()
+            .iter()
+            .filter(|n| *n == "gone.example.com.")
+            .count(),
+        1,
+        "denial was not cached"
+    );
+    up.set(Mode::Answer { ttl: 300 });
+    for _ in 0..2 {
+        assert_eq!(
+            ask(s.udp(), "www.example.net", RecordType::A).rdata(),
+            ["192.0.2.1"]
+        );
+    }
+    assert_eq!(
+        up.names()
+            .iter()
+            .filter(|n| *n == "www.example.net.")
+            .count(),
+        2,
+        "success was cached"
+    );
+}
+
+#[test]
+fn round_robin_spreads_and_force_tcp_uses_tcp() {
+    let a = TestUpstream::start(Mode::Answer { ttl: 300 });
+    let b = TestUpstream::start(Mode::Answer { ttl: 300 });
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(
+        dir.path(),
+        &[a.addr, b.addr],
+        "policy = \"round_robin\"\nforce_tcp = true",
+    );
+    for i in 0..6 {
+        ask(s.udp(), &format!("rr{i}.example.org"), RecordType::A);
+    }
+    assert_eq!((a.count(), b.count()), (3, 3));
+    assert_eq!(
+        a.udp.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "force_tcp sent UDP"
+    );
+}
+
+#[test]
+fn prefer_udp_keeps_a_truncated_answer() {
+    let up = TestUpstream::start(Mode::Truncate { ttl: 300 });
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path(), &[up.addr], "prefer_udp = true");
+    let a = ask(s.udp(), "big.example.org", RecordType::A);
+    assert!(a.tc(), "the client is told to retry over TCP");
+    assert_eq!(up.tcp.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // The client's own TCP retry reaches the upstream over TCP.
+    let a = ask_tcp(s.tcp(), "big.example.org", RecordType::A);
+    assert_eq!(a.rdata(), ["192.0.2.1"]);
+}
+
+#[test]
 fn popular_entries_are_prefetched_before_they_expire() {
     let up = TestUpstream::start(Mode::Answer { ttl: 4 });
     let dir = tempfile::tempdir().unwrap();
