@@ -13,10 +13,12 @@
 use std::sync::{Arc, LazyLock};
 
 use clusterdns::cache::{CacheSettings, CachedAnswer, ResponseCache};
+use clusterdns::dns::handler::Plugin;
 use clusterdns::dns::handler::Resolver;
 use clusterdns::dns::wire::parse_query;
 use clusterdns::dns::{QueryHandler, Reply, Transport};
 use clusterdns::forward::{ForwardSettings, Forwarder};
+use clusterdns::metrics::{CacheMetrics, ForwardMetrics};
 use clusterdns::zone::names::QName;
 use clusterdns::zone::{ClusterZone, PodMode, ZoneName, ZoneSettings};
 use divan::{AllocProfiler, Bencher, black_box};
@@ -86,11 +88,14 @@ fn rss_kb() -> u64 {
 
 fn report_memory() {
     let before = rss_kb();
-    let cache = ResponseCache::new(CacheSettings {
-        capacity: ENTRIES as u64,
-        max_bytes: ENTRIES as u64 * 1024,
-        ..CacheSettings::default()
-    });
+    let cache = ResponseCache::new(
+        CacheSettings {
+            capacity: ENTRIES as u64,
+            max_bytes: ENTRIES as u64 * 1024,
+            ..CacheSettings::default()
+        },
+        CacheMetrics::default(),
+    );
     fill(&cache, ENTRIES);
     let after = rss_kb();
     println!(
@@ -111,15 +116,21 @@ static LOADED: LazyLock<Loaded> = LazyLock::new(|| {
         .enable_all()
         .build()
         .unwrap();
-    let cache = ResponseCache::new(CacheSettings {
-        prefetch_hits: 0,
-        ..CacheSettings::default()
-    });
+    let cache = ResponseCache::new(
+        CacheSettings {
+            prefetch_hits: 0,
+            ..CacheSettings::default()
+        },
+        CacheMetrics::default(),
+    );
     fill(&cache, 5000);
-    let forwarder = Forwarder::new(ForwardSettings {
-        upstreams: vec!["127.0.0.1:9".parse().unwrap()],
-        ..ForwardSettings::default()
-    });
+    let forwarder = Forwarder::new(
+        ForwardSettings {
+            upstreams: vec!["127.0.0.1:9".parse().unwrap()],
+            ..ForwardSettings::default()
+        },
+        ForwardMetrics::default(),
+    );
     let zones: Vec<ZoneName> = ["cluster.local"]
         .iter()
         .map(|z| ZoneName::parse(z).unwrap())
@@ -133,7 +144,9 @@ static LOADED: LazyLock<Loaded> = LazyLock::new(|| {
         zonal: false,
         fallthrough: Vec::new(),
     };
-    let resolver = Resolver::new(cache, forwarder, runtime.handle().clone());
+    let resolver = Resolver::new(Arc::new(cache), forwarder, runtime.handle().clone());
+    // QueryHandler takes the runtime it is made in for deferred answers.
+    let _entered = runtime.enter();
     Loaded {
         handler: QueryHandler::new(Arc::new(ClusterZone::new()), settings, Some(resolver)),
         _runtime: runtime,
@@ -146,7 +159,7 @@ fn hit(bencher: Bencher) {
     let mut out = Vec::with_capacity(4096);
     assert_eq!(
         LOADED.handler.handle(&packet, Transport::Udp, &mut out),
-        Reply::Send
+        Reply::Send(Plugin::Cache)
     );
     assert_eq!(out[7], 2, "two answers from the cache");
     bencher.bench_local(|| {

@@ -1,22 +1,27 @@
-//! Wiring: config → source → zone index → query handler → listeners. Owns start-up order
-//! (the zone is loaded before any socket answers) and shutdown.
+//! Wiring: config → source → zone index → query handler → listeners, plus the operator's
+//! HTTP endpoints. Owns start-up order (the zone is loaded before any socket answers),
+//! lameduck and shutdown. Reloading a running server lives in [`crate::reload`].
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio::net::TcpListener;
 
+use crate::admin::{self, AdminState, Endpoint};
 use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::dns::QueryHandler;
-use crate::dns::handler::Resolver;
-use crate::dns::tcp::{self, TcpLimits};
-use crate::dns::udp;
+use crate::dns::handler::{Chain, Resolver};
+use crate::dns::tcp::{self, TcpContext, TcpLimits};
+use crate::dns::udp::{self, Worker};
 use crate::forward::Forwarder;
+use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::source::ClusterEvent;
 use crate::source::file::{self, ClusterFile, FileError};
@@ -33,151 +38,322 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: io::Error },
     #[error("cannot start a thread: {0}")]
     Thread(io::Error),
+    #[error("Kubernetes API: {0}")]
+    Kubernetes(#[from] crate::source::kube::ConnectError),
+}
+
+/// The source feeding a zone, and how to stop it.
+pub(crate) struct SourceHandle {
+    pub(crate) zone: Arc<ClusterZone>,
+    pub(crate) stop: Shutdown,
+    pub(crate) threads: Vec<JoinHandle<()>>,
+    pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl SourceHandle {
+    pub(crate) async fn stop(self) {
+        self.stop.trigger();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        join_threads(self.threads).await;
+    }
+}
+
+/// One DNS listen address: its UDP workers and TCP acceptor.
+pub(crate) struct DnsListener {
+    /// As configured (port 0 stays 0, so a reload recognises it).
+    pub(crate) configured: SocketAddr,
+    pub(crate) udp: SocketAddr,
+    pub(crate) tcp: SocketAddr,
+    pub(crate) stop: Shutdown,
+    pub(crate) threads: Vec<JoinHandle<()>>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+}
+
+/// One HTTP endpoint.
+pub(crate) struct HttpListener {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) configured: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) stop: Shutdown,
+    pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
 /// A running server.
 pub struct Server {
-    udp_addrs: Vec<SocketAddr>,
-    tcp_addrs: Vec<SocketAddr>,
-    handler: Arc<QueryHandler>,
-    shutdown: Shutdown,
-    threads: Vec<JoinHandle<()>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub(crate) config: Config,
+    pub(crate) handler: Arc<QueryHandler>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) draining: Arc<AtomicBool>,
+    pub(crate) source: Option<SourceHandle>,
+    pub(crate) dns: Vec<DnsListener>,
+    pub(crate) http: Vec<HttpListener>,
+    pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
     /// Loads the cluster, binds every listen address and starts answering. Must be called
     /// inside a Tokio runtime.
     pub async fn start(config: Config) -> Result<Server, StartError> {
-        let shutdown = Shutdown::new();
+        let metrics = Metrics::new();
         let zone = Arc::new(ClusterZone::new());
-        let mut index = ClusterIndex::new(zone.clone(), config.index_settings());
-        let mut threads = Vec::new();
-
-        match &config.source.file {
-            Some(path) => {
-                let keep_pods = config.kubernetes.pods == PodMode::Verified;
-                let mut source = ClusterFile::new(path.clone(), keep_pods);
-                let first = source.poll()?;
-                if let Some(e) = first.errors.into_iter().next() {
-                    return Err(e.into());
-                }
-                index.apply_all(
-                    first
-                        .events
-                        .into_iter()
-                        .chain([ClusterEvent::InitialSyncDone]),
-                );
-                tracing::info!(file = %path.display(), services = zone.service_count(), "cluster file loaded");
-                let watcher = watch_file(
-                    source,
-                    index,
-                    config.source.poll_interval_ms,
-                    shutdown.clone(),
-                )
-                .map_err(StartError::Thread)?;
-                threads.push(watcher);
-            }
-            None => {
-                let objects = file::parse(
-                    &PathBuf::from("<built-in sample cluster>"),
-                    SAMPLE_CLUSTER,
-                    true,
-                )?;
-                let events = objects.into_iter().map(ClusterEvent::Apply);
-                index.apply_all(events.chain([ClusterEvent::InitialSyncDone]));
-                tracing::info!(
-                    services = zone.service_count(),
-                    "serving the built-in sample cluster"
-                );
-            }
-        }
-
-        let forward = config.forward_settings();
-        let resolver =
-            (!forward.upstreams.is_empty() || !forward.stub_domains.is_empty()).then(|| {
-                Resolver::new(
-                    ResponseCache::new(config.cache_settings()),
-                    Forwarder::new(forward),
-                    tokio::runtime::Handle::current(),
-                )
-            });
-        if resolver.is_none() {
-            tracing::info!("no upstreams: names outside the cluster zones are REFUSED");
-        }
+        let source = start_source(&config, zone.clone())?;
+        let resolver = build_resolver(&config, &metrics, None);
         let handler = Arc::new(QueryHandler::new(zone, config.zone_settings(), resolver));
-        let workers = match config.server.udp_workers {
+        handler.set_log_queries(config.log.queries);
+        let mut server = Server {
+            handler,
+            metrics,
+            draining: Arc::new(AtomicBool::new(false)),
+            source: Some(source),
+            dns: Vec::new(),
+            http: Vec::new(),
+            tasks: Vec::new(),
+            config,
+        };
+        for addr in server.config.listen.clone() {
+            let listener = server.bind_dns(addr)?;
+            server.dns.push(listener);
+        }
+        for (endpoint, addr) in server.config.http_endpoints() {
+            let listener = server.bind_http(endpoint, addr).await?;
+            server.http.push(listener);
+        }
+        if let Some(r) = &server.handler.chain().resolver {
+            // Now that we answer, find out whether a local upstream sends queries back to us.
+            server
+                .tasks
+                .push(tokio::spawn(r.forwarder.clone().probe_loops()));
+        }
+        Ok(server)
+    }
+
+    /// Binds UDP and TCP on `addr` and starts answering there.
+    pub(crate) fn bind_dns(&self, addr: SocketAddr) -> Result<DnsListener, StartError> {
+        let listen_err = |source| StartError::Listen { addr, source };
+        let workers = match self.config.server.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let limits = TcpLimits {
-            idle_timeout: config.server.tcp_idle_timeout,
-            max_connections: config.server.tcp_max_connections,
+        let (sockets, listener) = bind_pair(addr, workers).map_err(listen_err)?;
+        let udp = sockets[0].local_addr().map_err(listen_err)?;
+        let tcp = listener.local_addr().map_err(listen_err)?;
+        let stop = Shutdown::new();
+        // The `server` label names where it answers (with the real port when 0 was asked).
+        let server: Arc<str> = format!("dns://{udp}").into();
+        let worker = Worker {
+            handler: self.handler.clone(),
+            metrics: self.metrics.clone(),
+            server: server.clone(),
+            count: self.config.metrics.listen.is_some(),
+            shutdown: stop.clone(),
         };
-        let (mut udp_addrs, mut tcp_addrs, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
-        for &addr in &config.listen {
-            let listen_err = |source| StartError::Listen { addr, source };
-            let (sockets, listener) = bind_pair(addr, workers).map_err(listen_err)?;
-            udp_addrs.push(sockets[0].local_addr().map_err(listen_err)?);
-            tcp_addrs.push(listener.local_addr().map_err(listen_err)?);
-            threads.extend(
-                udp::spawn_workers(sockets, handler.clone(), shutdown.clone())
-                    .map_err(StartError::Thread)?,
-            );
-            tasks.push(tokio::spawn(tcp::serve(
-                listener,
-                handler.clone(),
-                limits,
-                shutdown.clone(),
-            )));
-        }
-        for (u, t) in udp_addrs.iter().zip(&tcp_addrs) {
-            tracing::info!(udp = %u, tcp = %t, "listening");
-        }
-        if let Some(r) = handler.resolver() {
-            // Now that we answer, find out whether a local upstream sends queries back to us.
-            tasks.push(tokio::spawn(r.forwarder.clone().probe_loops()));
-        }
-        Ok(Server {
-            udp_addrs,
-            tcp_addrs,
-            handler,
-            shutdown,
+        let threads = udp::spawn_workers(sockets, worker).map_err(StartError::Thread)?;
+        let cx = TcpContext {
+            handler: self.handler.clone(),
+            metrics: self.metrics.clone(),
+            server,
+            limits: TcpLimits {
+                idle_timeout: self.config.server.tcp_idle_timeout,
+                max_connections: self.config.server.tcp_max_connections,
+            },
+        };
+        let task = tokio::spawn(tcp::serve(listener, cx, stop.clone()));
+        tracing::info!(%udp, %tcp, "listening");
+        Ok(DnsListener {
+            configured: addr,
+            udp,
+            tcp,
+            stop,
             threads,
-            tasks,
+            task,
         })
     }
 
-    pub fn udp_addrs(&self) -> &[SocketAddr] {
-        &self.udp_addrs
+    pub(crate) async fn bind_http(
+        &self,
+        endpoint: Endpoint,
+        addr: SocketAddr,
+    ) -> Result<HttpListener, StartError> {
+        let listener = admin::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let stop = Shutdown::new();
+        let state = self.admin_state();
+        let task = tokio::spawn(admin::serve(listener, endpoint, state, stop.clone()));
+        tracing::info!(%local, ?endpoint, "http endpoint");
+        Ok(HttpListener {
+            endpoint,
+            configured: addr,
+            local,
+            stop,
+            task,
+        })
     }
 
-    pub fn tcp_addrs(&self) -> &[SocketAddr] {
-        &self.tcp_addrs
+    fn admin_state(&self) -> AdminState {
+        AdminState {
+            handler: self.handler.clone(),
+            metrics: self.metrics.clone(),
+            draining: self.draining.clone(),
+        }
+    }
+
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.dns.iter().map(|l| l.udp).collect()
+    }
+
+    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.dns.iter().map(|l| l.tcp).collect()
+    }
+
+    /// Where an HTTP endpoint listens (its real port when configured with port 0).
+    pub fn http_addr(&self, endpoint: Endpoint) -> Option<SocketAddr> {
+        self.http
+            .iter()
+            .find(|h| h.endpoint == endpoint)
+            .map(|h| h.local)
     }
 
     pub fn handler(&self) -> &Arc<QueryHandler> {
         &self.handler
     }
 
-    pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The lameduck period of the configuration.
+    pub fn lameduck(&self) -> Duration {
+        self.config.health.lameduck
+    }
+
+    /// Graceful stop, as CoreDNS does on SIGTERM: `/ready` turns 503 at once while DNS is
+    /// still answered for `lameduck`; then the listeners close, answers owed over TCP are
+    /// delivered, and everything ends.
+    pub async fn shutdown(self, lameduck: Duration) {
+        self.draining.store(true, Ordering::Relaxed);
+        if !lameduck.is_zero() {
+            tracing::info!(?lameduck, "lameduck: not ready, still answering");
+            tokio::time::sleep(lameduck).await;
+        }
+        self.stop().await;
     }
 
     /// Stops listening and waits for every thread and task to end.
     pub async fn stop(self) {
-        self.shutdown.trigger();
-        for t in self.tasks {
-            let _ = t.await;
+        for l in &self.dns {
+            l.stop.trigger();
         }
-        let threads = self.threads;
-        let _ = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-        })
-        .await;
+        for l in self.dns {
+            let _ = l.task.await;
+            join_threads(l.threads).await;
+        }
+        if let Some(source) = self.source {
+            source.stop().await;
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+        for h in self.http {
+            h.stop.trigger();
+            let _ = h.task.await;
+        }
     }
+}
+
+async fn join_threads(threads: Vec<JoinHandle<()>>) {
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
+}
+
+/// The cache and forwarder, when there are upstreams. An existing cache is kept (a
+/// reload that leaves its settings alone keeps its contents).
+pub(crate) fn build_resolver(
+    config: &Config,
+    metrics: &Metrics,
+    cache: Option<Arc<ResponseCache>>,
+) -> Option<Resolver> {
+    let forward = config.forward_settings();
+    if forward.upstreams.is_empty() && forward.stub_domains.is_empty() {
+        tracing::info!("no upstreams: names outside the cluster zones are REFUSED");
+        return None;
+    }
+    let cache = cache.unwrap_or_else(|| {
+        Arc::new(ResponseCache::new(
+            config.cache_settings(),
+            metrics.cache.clone(),
+        ))
+    });
+    Some(Resolver::new(
+        cache,
+        Forwarder::new(forward, metrics.forward.clone()),
+        tokio::runtime::Handle::current(),
+    ))
+}
+
+/// Starts the configured source feeding `zone`: the cluster file (first read before this
+/// returns), or the built-in sample.
+pub(crate) fn start_source(
+    config: &Config,
+    zone: Arc<ClusterZone>,
+) -> Result<SourceHandle, StartError> {
+    let stop = Shutdown::new();
+    let mut index = ClusterIndex::new(zone.clone(), config.index_settings());
+    let mut threads = Vec::new();
+    let mut tasks = Vec::new();
+    match &config.source.file {
+        Some(path) => {
+            let keep_pods = config.kubernetes.pods == PodMode::Verified;
+            let mut source = ClusterFile::new(path.clone(), keep_pods);
+            let first = source.poll()?;
+            if let Some(e) = first.errors.into_iter().next() {
+                return Err(e.into());
+            }
+            index.apply_all(
+                first
+                    .events
+                    .into_iter()
+                    .chain([ClusterEvent::InitialSyncDone]),
+            );
+            tracing::info!(file = %path.display(), services = zone.service_count(), "cluster file loaded");
+            let watcher = watch_file(source, index, config.source.poll_interval_ms, stop.clone())
+                .map_err(StartError::Thread)?;
+            threads.push(watcher);
+        }
+        None if config.uses_kubernetes() => {
+            // Answers start at once; the watches fill the zone (see source::kube).
+            let settings = crate::source::kube::KubeSettings::from_config(config);
+            tasks.push(crate::source::kube::spawn(&settings, index, stop.clone())?);
+        }
+        None => {
+            let objects = file::parse(
+                &PathBuf::from("<built-in sample cluster>"),
+                SAMPLE_CLUSTER,
+                true,
+            )?;
+            let events = objects.into_iter().map(ClusterEvent::Apply);
+            index.apply_all(events.chain([ClusterEvent::InitialSyncDone]));
+            tracing::info!(
+                services = zone.service_count(),
+                "serving the built-in sample cluster"
+            );
+        }
+    }
+    Ok(SourceHandle {
+        zone,
+        stop,
+        threads,
+        tasks,
+    })
 }
 
 /// Binds UDP and TCP on the same port; with port 0 the UDP port is chosen first and TCP
@@ -216,7 +392,7 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
 fn watch_file(
     mut source: ClusterFile,
     mut index: ClusterIndex,
-    every: std::time::Duration,
+    every: Duration,
     shutdown: Shutdown,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("cluster-file".into()).spawn(move || {
@@ -237,4 +413,22 @@ fn watch_file(
             }
         }
     })
+}
+
+/// Replaces the handler's chain, keeping what the caller does not replace.
+pub(crate) fn chain_with(
+    handler: &QueryHandler,
+    zone: Option<Arc<ClusterZone>>,
+    config: &Config,
+    resolver: Option<Option<Resolver>>,
+) {
+    let old = handler.chain();
+    handler.set_chain(Chain {
+        zone: zone.unwrap_or_else(|| old.zone.clone()),
+        settings: config.zone_settings(),
+        resolver: match resolver {
+            Some(r) => r.map(Arc::new),
+            None => old.resolver.clone(),
+        },
+    });
 }

@@ -48,6 +48,119 @@ pub struct Config {
     pub forward: ForwardConfig,
     #[serde(default)]
     pub cache: CacheConfig,
+    #[serde(default)]
+    pub health: HealthConfig,
+    #[serde(default)]
+    pub ready: ReadyConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[health]`: liveness on `/health` (CoreDNS's `health` plugin), and the lameduck period.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Address of `/health`; `""` turns it off.
+    #[serde(default = "default_health_listen", deserialize_with = "optional_addr")]
+    pub listen: Option<SocketAddr>,
+    /// Seconds between SIGTERM and closing the listeners, while `/ready` says 503 and
+    /// DNS is still answered (CoreDNS's `lameduck`).
+    #[serde(default = "default_lameduck", with = "seconds")]
+    pub lameduck: Duration,
+}
+
+/// `[ready]`: readiness on `/ready` (CoreDNS's `ready` plugin).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyConfig {
+    #[serde(default = "default_ready_listen", deserialize_with = "optional_addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[metrics]`: Prometheus metrics on `/metrics` (CoreDNS's `prometheus` plugin).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default = "default_metrics_listen", deserialize_with = "optional_addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[log]`: the query log (CoreDNS's `log` plugin) and how errors are consolidated.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Log every query: client, name, type, rcode, flags, size, duration.
+    #[serde(default)]
+    pub queries: bool,
+    /// Seconds over which repeated errors are gathered into one line (CoreDNS's
+    /// `errors { consolidate }`); 0 logs each one.
+    #[serde(default = "default_consolidate", with = "seconds")]
+    pub consolidate: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            listen: default_health_listen(),
+            lameduck: default_lameduck(),
+        }
+    }
+}
+
+impl Default for ReadyConfig {
+    fn default() -> Self {
+        ReadyConfig {
+            listen: default_ready_listen(),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            queries: false,
+            consolidate: default_consolidate(),
+        }
+    }
+}
+
+fn default_health_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+}
+fn default_ready_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 8181)))
+}
+fn default_metrics_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 9153)))
+}
+fn default_lameduck() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_consolidate() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// An address, or `""` for "off".
+fn optional_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        de::Error::custom(format!(
+            "{text:?} is not an address (IP:PORT), nor \"\" for off"
+        ))
+    })
 }
 
 /// `[forward]`: where names outside the cluster zones go (CoreDNS's `forward` plugin).
@@ -153,8 +266,50 @@ pub struct KubernetesConfig {
     pub fallthrough: Vec<ZoneName>,
     #[serde(default)]
     pub zonal: bool,
+    /// The API server's URL (CoreDNS's `endpoint`). Alone it is used without credentials
+    /// (`kubectl proxy`); with `kubeconfig` it replaces the kubeconfig's server.
+    #[serde(default, deserialize_with = "endpoint_url")]
+    pub endpoint: Option<String>,
+    /// A kubeconfig file (CoreDNS's `kubeconfig`), relative to the config file's folder.
+    /// Neither this nor `endpoint`: the pod's service account when running in a pod,
+    /// else the default kubeconfig (`$KUBECONFIG`, `~/.kube/config`).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Only Services, EndpointSlices and Pods matching this label selector are served
+    /// (CoreDNS's `labels`), e.g. `"environment in (prod),tier!=cache"`.
+    #[serde(default, deserialize_with = "label_selector")]
+    pub labels: Option<String>,
+    /// Seconds to wait for the first list of every Kubernetes watch; until then (or this)
+    /// unknown names get SERVFAIL, after it NXDOMAIN even if the list is not done.
+    #[serde(default = "default_startup_timeout", with = "seconds")]
+    pub startup_timeout: Duration,
 }
 
+fn default_startup_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn endpoint_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let url = String::deserialize(d)?;
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && url.parse::<axum::http::Uri>().is_ok() => Ok(Some(url)),
+        _ => Err(de::Error::custom(format!(
+            "endpoint {url:?} is not an http:// or https:// URL"
+        ))),
+    }
+}
+
+fn label_selector<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::source::selector::LabelSelector::parse(&text)
+        .map_err(|e| de::Error::custom(format!("labels {text:?}: {e}")))?;
+    Ok(Some(text))
+}
+
+/// `[source]`: a cluster file, the built-in sample, or (neither) the Kubernetes API.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
@@ -339,6 +494,10 @@ impl Default for KubernetesConfig {
             ignore_empty_service: false,
             fallthrough: Vec::new(),
             zonal: false,
+            endpoint: None,
+            kubeconfig: None,
+            labels: None,
+            startup_timeout: default_startup_timeout(),
         }
     }
 }
@@ -358,6 +517,10 @@ impl Default for Config {
             },
             forward: ForwardConfig::default(),
             cache: CacheConfig::default(),
+            health: HealthConfig::default(),
+            ready: ReadyConfig::default(),
+            metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -423,6 +586,12 @@ impl Config {
             let base = path.parent().unwrap_or(Path::new("."));
             config.source.file = Some(base.join(file));
         }
+        if let Some(file) = &config.kubernetes.kubeconfig
+            && file.is_relative()
+        {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.kubernetes.kubeconfig = Some(base.join(file));
+        }
         Ok(config)
     }
 
@@ -456,14 +625,14 @@ impl Config {
                 "[source] takes either file or sample, not both".into(),
             ));
         }
-        if config.source.file.is_none() && !config.source.sample {
-            let at = text.find("[source]");
-            return Err(invalid(
-                at.map(|a| a..a),
-                "[source] needs file = \"cluster.yaml\" or sample = true (the Kubernetes API source is not built yet)".into(),
-            ));
-        }
+        // Neither `file` nor `sample`: the Kubernetes API.
         Ok(config)
+    }
+
+    /// Whether the zone comes from the Kubernetes API (`[source]` names no file and no
+    /// sample).
+    pub fn uses_kubernetes(&self) -> bool {
+        self.source.file.is_none() && !self.source.sample
     }
 
     pub fn zone_settings(&self) -> ZoneSettings {
@@ -527,6 +696,7 @@ impl Config {
             max_fails: f.max_fails,
             health_check: f.health_check_ms,
             max_concurrent: f.max_concurrent,
+            consolidate: self.log.consolidate,
         }
     }
 
@@ -548,6 +718,19 @@ impl Config {
             no_success: c.no_success.clone(),
             no_denial: c.no_denial.clone(),
         }
+    }
+
+    /// The HTTP endpoints that are on, and their addresses.
+    pub fn http_endpoints(&self) -> Vec<(crate::admin::Endpoint, SocketAddr)> {
+        use crate::admin::Endpoint;
+        [
+            (Endpoint::Health, self.health.listen),
+            (Endpoint::Ready, self.ready.listen),
+            (Endpoint::Metrics, self.metrics.listen),
+        ]
+        .into_iter()
+        .filter_map(|(e, a)| Some((e, a?)))
+        .collect()
     }
 
     pub fn index_settings(&self) -> IndexSettings {

@@ -8,12 +8,20 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod config;
 pub mod dns;
 pub mod forward;
+pub mod logging;
+pub mod metrics;
+pub mod reload;
 pub mod shutdown;
 pub mod source;
 pub mod synth;
+/// Test support (a fake Kubernetes API server, object builders): used by the
+/// integration tests and benchmarks, never by the server itself.
+pub mod testing;
+pub mod version;
 pub mod zone;

@@ -1,43 +1,90 @@
-//! The `clusterdns` command: reads the config, starts the server, stops on SIGINT/SIGTERM.
+//! The `clusterdns` command: reads the config, starts the server, reloads it when the
+//! config file changes (or on SIGHUP), and on SIGTERM/SIGINT goes lameduck then exits.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use clusterdns::app::Server;
 use clusterdns::config::Config;
+use clusterdns::logging::{self, LogFormat};
+use clusterdns::reload::ConfigWatcher;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// How often the config file is checked for changes.
+const RELOAD_CHECK: Duration = Duration::from_secs(2);
 
 /// The DNS server of a Kubernetes cluster.
 ///
 /// With no --config it serves the built-in sample cluster on 127.0.0.1:5353, so
 /// `dig @127.0.0.1 -p 5353 kubernetes.default.svc.cluster.local` answers on a laptop.
+/// The config file is re-read when it changes or on SIGHUP; SIGTERM and SIGINT stop the
+/// server gracefully (lameduck: /ready turns 503 while DNS is still answered).
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(version = clusterdns::version::LONG, about, long_about)]
 struct Cli {
     /// Configuration file (TOML). Without it, the built-in sample cluster is served.
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to answer on, UDP and TCP (repeatable); replaces `listen` of the config.
+    /// Address to answer DNS on, UDP and TCP (repeatable); replaces `listen` of the config.
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Vec<SocketAddr>,
-    /// Cluster file (kubectl YAML or JSON) to serve; replaces `[source]` of the config.
+    /// Cluster file (kubectl YAML or JSON) or folder of them to serve; replaces `[source]`.
     #[arg(long, value_name = "PATH")]
     cluster_file: Option<PathBuf>,
+    /// Kubeconfig to reach the Kubernetes API with; replaces `[source]` by the API and
+    /// `[kubernetes] kubeconfig`.
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+    /// Address of /health; replaces `[health] listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    health_listen: Option<SocketAddr>,
+    /// Address of /ready; replaces `[ready] listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    ready_listen: Option<SocketAddr>,
+    /// Address of /metrics; replaces `[metrics] listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<SocketAddr>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Check the configuration (and the cluster file it names) and exit.
     #[arg(long)]
     validate: bool,
 }
 
+impl Cli {
+    /// Applies the command line over a config (also after each reload).
+    fn apply(&self, config: &mut Config) {
+        if !self.listen.is_empty() {
+            config.listen = self.listen.clone();
+        }
+        if let Some(file) = &self.cluster_file {
+            config.source.file = Some(file.clone());
+            config.source.sample = false;
+        }
+        if let Some(path) = &self.kubeconfig {
+            config.kubernetes.kubeconfig = Some(path.clone());
+            config.source.file = None;
+            config.source.sample = false;
+        }
+        if let Some(a) = self.health_listen {
+            config.health.listen = Some(a);
+        }
+        if let Some(a) = self.ready_listen {
+            config.ready.listen = Some(a);
+        }
+        if let Some(a) = self.metrics_listen {
+            config.metrics.listen = Some(a);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-
+    logging::init(cli.log_format);
     let mut config = match &cli.config {
         Some(path) => match Config::load(path) {
             Ok(c) => c,
@@ -48,13 +95,7 @@ fn main() -> ExitCode {
         },
         None => Config::default(),
     };
-    if !cli.listen.is_empty() {
-        config.listen = cli.listen.clone();
-    }
-    if let Some(file) = &cli.cluster_file {
-        config.source.file = Some(file.clone());
-        config.source.sample = false;
-    }
+    cli.apply(&mut config);
     if cli.validate {
         return validate(&config);
     }
@@ -72,20 +113,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config))
+    runtime.block_on(run(cli, config))
 }
 
 fn validate(config: &Config) -> ExitCode {
     if let Some(path) = &config.source.file {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("clusterdns: {}: {e}", path.display());
+        let mut source = clusterdns::source::file::ClusterFile::new(path.clone(), true);
+        match source.poll() {
+            Ok(poll) if poll.errors.is_empty() => {
+                println!("{}: {} objects", path.display(), poll.events.len())
+            }
+            Ok(poll) => {
+                for e in poll.errors {
+                    eprintln!("clusterdns: invalid cluster file: {e}");
+                }
                 return ExitCode::from(2);
             }
-        };
-        match clusterdns::source::file::parse(path, &text, true) {
-            Ok(objects) => println!("{}: {} objects", path.display(), objects.len()),
             Err(e) => {
                 eprintln!("clusterdns: invalid cluster file: {e}");
                 return ExitCode::from(2);
@@ -96,31 +139,38 @@ fn validate(config: &Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn run(config: Config) -> ExitCode {
-    let server = match Server::start(config).await {
+async fn run(cli: Cli, config: Config) -> ExitCode {
+    let mut server = match Server::start(config).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("clusterdns: {e}");
             return ExitCode::FAILURE;
         }
     };
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    server.stop().await;
-    ExitCode::SUCCESS
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        eprintln!("clusterdns: cannot install signal handlers");
+        server.stop().await;
+        return ExitCode::FAILURE;
+    };
+    let mut watcher = cli.config.as_deref().map(ConfigWatcher::new);
+    let mut tick = tokio::time::interval(RELOAD_CHECK);
+    loop {
+        let reload = tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => true,
+            _ = tick.tick() => watcher.as_mut().is_some_and(|w| w.changed()),
+        };
+        if let (true, Some(w)) = (reload, &watcher) {
+            let _ = server.reload_from(w.path(), |c| cli.apply(c)).await;
         }
     }
+    let lameduck = server.lameduck();
+    tracing::info!("shutting down");
+    server.shutdown(lameduck).await;
+    ExitCode::SUCCESS
 }

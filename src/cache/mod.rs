@@ -7,12 +7,13 @@ pub mod answer;
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::dns::wire::{MAX_NAME_LEN, Query};
+use crate::metrics::CacheMetrics;
 use crate::zone::ZoneName;
 use crate::zone::names::QName;
 pub use answer::{AnswerKind, CachedAnswer, TtlPolicy};
@@ -95,15 +96,6 @@ pub enum Lookup {
     Miss,
 }
 
-/// Counters for the metrics (CoreDNS's cache plugin names).
-#[derive(Debug, Default)]
-pub struct CacheCounters {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub prefetches: AtomicU64,
-    pub served_stale: AtomicU64,
-}
-
 pub struct ResponseCache {
     /// Keyed by a keyed 128-bit hash of the key bytes rather than the bytes themselves:
     /// an inline key saves an allocation per entry, and every hit checks the stored
@@ -111,16 +103,32 @@ pub struct ResponseCache {
     entries: moka::sync::Cache<u128, Arc<Entry>>,
     hasher: (RandomState, RandomState),
     settings: CacheSettings,
-    pub counters: CacheCounters,
+    metrics: CacheMetrics,
+}
+
+/// The metrics index of an answer kind: success, or denial (SERVFAIL counts as denial,
+/// as in CoreDNS).
+fn kind_index(kind: AnswerKind) -> usize {
+    usize::from(kind != AnswerKind::Success)
 }
 
 impl ResponseCache {
-    pub fn new(settings: CacheSettings) -> Self {
+    pub fn new(settings: CacheSettings, metrics: CacheMetrics) -> Self {
         // Weights are bytes, at least max_bytes / capacity each: so the cache holds at most
         // `capacity` entries and at most `max_bytes` bytes.
         let unit = (settings.max_bytes / settings.capacity.max(1)).max(1);
         let entries = moka::sync::Cache::<u128, Arc<Entry>>::builder()
             .max_capacity(unit * settings.capacity.max(1))
+            .eviction_listener({
+                let m = metrics.clone();
+                move |_, v: Arc<Entry>, cause| {
+                    let i = kind_index(v.answer.kind);
+                    m.entries[i].dec();
+                    if matches!(cause, moka::notification::RemovalCause::Size) {
+                        m.evictions[i].inc();
+                    }
+                }
+            })
             .weigher(move |_, v| -> u32 {
                 let bytes = (16 + v.answer.size()) as u64;
                 bytes.max(unit).min(u32::MAX as u64) as u32
@@ -130,7 +138,7 @@ impl ResponseCache {
             entries,
             hasher: (RandomState::new(), RandomState::new()),
             settings,
-            counters: CacheCounters::default(),
+            metrics,
         }
     }
 
@@ -145,17 +153,18 @@ impl ResponseCache {
 
     pub fn get(&self, key: &[u8], now: Instant) -> Lookup {
         let hash = self.hash(key);
+        self.metrics.requests.inc();
         let Some(entry) = self
             .entries
             .get(&hash)
             .filter(|e| e.answer.answers_key(key))
         else {
-            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            self.metrics.misses.inc();
             return Lookup::Miss;
         };
         let a = &entry.answer;
         if !a.is_fresh(now) {
-            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            self.metrics.misses.inc();
             if now < a.stored + a.ttl() + self.settings.serve_stale {
                 return Lookup::Stale(entry);
             }
@@ -165,7 +174,7 @@ impl ResponseCache {
             self.entries.invalidate(&hash);
             return Lookup::Miss;
         }
-        self.counters.hits.fetch_add(1, Ordering::Relaxed);
+        self.metrics.hits[kind_index(a.kind)].inc();
         let hits = entry.hits.fetch_add(1, Ordering::Relaxed) + 1;
         let s = &self.settings;
         let prefetch = s.prefetch_hits > 0
@@ -173,7 +182,7 @@ impl ResponseCache {
             && a.remaining(now) * 100 <= a.ttl() * s.prefetch_percent
             && !entry.prefetching.swap(true, Ordering::Relaxed);
         if prefetch {
-            self.counters.prefetches.fetch_add(1, Ordering::Relaxed);
+            self.metrics.prefetch.inc();
         }
         Lookup::Fresh { entry, prefetch }
     }
@@ -195,9 +204,15 @@ impl ResponseCache {
             prefetching: AtomicBool::new(false),
         });
         if store {
+            self.metrics.entries[kind_index(entry.answer.kind)].inc();
             self.entries.insert(self.hash(key), entry.clone());
         }
         entry
+    }
+
+    /// Counts an answer served stale.
+    pub fn served_stale(&self) {
+        self.metrics.served_stale.inc();
     }
 
     pub fn entry_count(&self) -> u64 {

@@ -5,6 +5,7 @@
 //! which waits for the upstream on the runtime.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
@@ -24,11 +25,21 @@ pub enum Transport {
     Tcp,
 }
 
+/// Which part of the chain wrote a response (the `plugin` label of the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plugin {
+    /// The wire checks (FORMERR, NOTIMP, BADVERS, REFUSED …).
+    None,
+    Kubernetes,
+    Cache,
+    Forward,
+}
+
 /// What became of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
     /// `out` holds the response.
-    Send,
+    Send(Plugin),
     /// Nothing to send (not a query, or too broken to answer).
     Drop,
     /// The answer needs an upstream: call [`QueryHandler::handle_deferred`] with the packet.
@@ -37,14 +48,14 @@ pub enum Reply {
 
 /// The cache and the forwarder behind the zones, and the runtime their work runs on.
 pub struct Resolver {
-    pub cache: ResponseCache,
+    pub cache: Arc<ResponseCache>,
     pub forwarder: Arc<Forwarder>,
     runtime: tokio::runtime::Handle,
 }
 
 impl Resolver {
     pub fn new(
-        cache: ResponseCache,
+        cache: Arc<ResponseCache>,
         forwarder: Forwarder,
         runtime: tokio::runtime::Handle,
     ) -> Self {
@@ -90,10 +101,7 @@ impl Resolver {
     }
 
     fn served_stale(&self, entry: Arc<Entry>) -> Result<(Arc<Entry>, bool), ForwardError> {
-        self.cache
-            .counters
-            .served_stale
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.cache.served_stale();
         Ok((entry, true))
     }
 
@@ -109,37 +117,56 @@ impl Resolver {
     }
 }
 
+/// Everything a query is answered from. Swapped whole on config reload, so a query sees
+/// one consistent configuration.
+pub struct Chain {
+    pub zone: Arc<ClusterZone>,
+    pub settings: ZoneSettings,
+    pub resolver: Option<Arc<Resolver>>,
+}
+
 pub struct QueryHandler {
-    zone: Arc<ClusterZone>,
-    settings: ArcSwap<ZoneSettings>,
-    resolver: Option<Arc<Resolver>>,
+    chain: ArcSwap<Chain>,
+    runtime: tokio::runtime::Handle,
+    log_queries: AtomicBool,
 }
 
 impl QueryHandler {
+    /// Must be called inside a Tokio runtime: deferred answers run on it.
     pub fn new(zone: Arc<ClusterZone>, settings: ZoneSettings, resolver: Option<Resolver>) -> Self {
         QueryHandler {
-            zone,
-            settings: ArcSwap::from_pointee(settings),
-            resolver: resolver.map(Arc::new),
+            chain: ArcSwap::from_pointee(Chain {
+                zone,
+                settings,
+                resolver: resolver.map(Arc::new),
+            }),
+            runtime: tokio::runtime::Handle::current(),
+            log_queries: AtomicBool::new(false),
         }
     }
 
-    pub fn zone(&self) -> &Arc<ClusterZone> {
-        &self.zone
+    /// Whether every query is logged (the `log` plugin of CoreDNS).
+    pub fn log_queries(&self) -> bool {
+        self.log_queries.load(Ordering::Relaxed)
     }
 
-    pub fn resolver(&self) -> Option<&Arc<Resolver>> {
-        self.resolver.as_ref()
+    pub fn set_log_queries(&self, on: bool) {
+        self.log_queries.store(on, Ordering::Relaxed);
+    }
+
+    /// The chain queries are answered from now.
+    pub fn chain(&self) -> Arc<Chain> {
+        self.chain.load_full()
+    }
+
+    /// Replaces the chain (config reload); queries in flight finish on the old one.
+    pub fn set_chain(&self, chain: Chain) {
+        self.chain.store(Arc::new(chain));
     }
 
     /// The runtime deferred answers run on.
-    pub fn runtime(&self) -> Option<&tokio::runtime::Handle> {
-        self.resolver.as_ref().map(|r| &r.runtime)
-    }
-
-    /// Replaces the zone settings (config reload); queries in flight finish on the old ones.
-    pub fn set_settings(&self, settings: ZoneSettings) {
-        self.settings.store(Arc::new(settings));
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
     }
 
     /// Answers one packet into `out` (cleared first), unless it needs an upstream.
@@ -149,25 +176,25 @@ impl QueryHandler {
             Err(reply) => return reply,
         };
         let name = QName::question(&q);
-        let settings = self.settings.load();
+        let chain = self.chain.load();
         let mut w = ResponseWriter::new(out, &q, limit);
-        match records::answer(&self.zone, &settings, &name, q.qtype, &mut w) {
+        match records::answer(&chain.zone, &chain.settings, &name, q.qtype, &mut w) {
             ZoneOutcome::Answered => {
                 w.finish();
-                Reply::Send
+                Reply::Send(Plugin::Kubernetes)
             }
-            ZoneOutcome::ExternalTarget(_) if self.resolver.is_some() => Reply::Defer,
+            ZoneOutcome::ExternalTarget(_) if chain.resolver.is_some() => Reply::Defer,
             ZoneOutcome::ExternalTarget(_) => {
                 w.finish();
-                Reply::Send
+                Reply::Send(Plugin::Kubernetes)
             }
-            ZoneOutcome::NotOurs | ZoneOutcome::FallThrough => match &self.resolver {
+            ZoneOutcome::NotOurs | ZoneOutcome::FallThrough => match &chain.resolver {
                 Some(r) if r.forwarder.is_loop_probe(&name) => {
                     // Our own probe came back: answer it so the loop ends here.
                     let mut w = ResponseWriter::new(out, &q, limit);
                     w.set_rcode(rcode::NXDOMAIN as u16);
                     w.finish();
-                    Reply::Send
+                    Reply::Send(Plugin::Forward)
                 }
                 Some(r) if r.forwarder.serves(&name) => {
                     let mut key = [0u8; cache::MAX_KEY_LEN];
@@ -178,14 +205,14 @@ impl QueryHandler {
                             if prefetch {
                                 r.prefetch(Question::of(&q));
                             }
-                            Reply::Send
+                            Reply::Send(Plugin::Cache)
                         }
                         Lookup::Stale(_) | Lookup::Miss => Reply::Defer,
                     }
                 }
                 _ => {
                     refuse(out, &q, limit);
-                    Reply::Send
+                    Reply::Send(Plugin::None)
                 }
             },
         }
@@ -197,35 +224,39 @@ impl QueryHandler {
         self: Arc<Self>,
         packet: Vec<u8>,
         transport: Transport,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<(Vec<u8>, Plugin)> {
         let mut out = Vec::with_capacity(512);
-        let (q, limit) = checked(&packet, transport, &mut out).ok()?;
-        let Some(resolver) = self.resolver.clone() else {
+        let (q, limit) = match checked(&packet, transport, &mut out) {
+            Ok(q) => q,
+            Err(Reply::Send(p)) => return Some((out, p)),
+            Err(_) => return None,
+        };
+        let chain = self.chain.load_full();
+        let Some(resolver) = chain.resolver.clone() else {
             refuse(&mut out, &q, limit);
-            return Some(out);
+            return Some((out, Plugin::None));
         };
         let name = QName::question(&q);
-        let settings = self.settings.load_full();
         let mut w = ResponseWriter::new(&mut out, &q, limit);
-        match records::answer(&self.zone, &settings, &name, q.qtype, &mut w) {
-            ZoneOutcome::Answered => w.finish(),
+        let plugin = match records::answer(&chain.zone, &chain.settings, &name, q.qtype, &mut w) {
+            ZoneOutcome::Answered => {
+                w.finish();
+                Plugin::Kubernetes
+            }
             ZoneOutcome::ExternalTarget(at) => {
                 // Chase the ExternalName target upstream and append its answer.
                 let target_wire = w.bytes()[at as usize..].to_vec();
                 let target = QName::written(&target_wire, at)?;
                 if resolver.forwarder.serves(&target) {
-                    match resolver
-                        .resolve(Question::with_name(&target, &q), &target)
-                        .await
-                    {
+                    let question = Question::with_name(&target, &q);
+                    match resolver.resolve(question, &target).await {
                         Ok((entry, stale)) => {
-                            entry.answer.for_each_answer(
-                                Instant::now(),
-                                stale,
-                                |owner, rtype, ttl, rdata| {
+                            let now = Instant::now();
+                            entry
+                                .answer
+                                .for_each_answer(now, stale, |owner, rtype, ttl, rdata| {
                                     w.raw_record(Section::Answer, owner, rtype, ttl, rdata);
-                                },
-                            );
+                                });
                             if entry.answer.truncated() {
                                 w.set_truncated();
                             }
@@ -236,6 +267,7 @@ impl QueryHandler {
                     w.set_recursion_available();
                 }
                 w.finish();
+                Plugin::Kubernetes
             }
             ZoneOutcome::NotOurs | ZoneOutcome::FallThrough => {
                 let question = Question {
@@ -246,20 +278,29 @@ impl QueryHandler {
                     Ok((entry, stale)) => {
                         entry
                             .answer
-                            .serve(&q, Instant::now(), stale, limit, &mut out)
+                            .serve(&q, Instant::now(), stale, limit, &mut out);
+                        if stale {
+                            Plugin::Cache
+                        } else {
+                            Plugin::Forward
+                        }
                     }
-                    Err(ForwardError::Overloaded) => refuse(&mut out, &q, limit),
+                    Err(ForwardError::Overloaded) => {
+                        refuse(&mut out, &q, limit);
+                        Plugin::Forward
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "forwarding failed");
                         let mut w = ResponseWriter::new(&mut out, &q, limit);
                         w.set_rcode(rcode::SERVFAIL as u16);
                         w.set_recursion_available();
                         w.finish();
+                        Plugin::Forward
                     }
                 }
             }
-        }
-        Some(out)
+        };
+        Some((out, plugin))
     }
 }
 
@@ -281,7 +322,7 @@ fn checked<'p>(
                 _ => rcode::FORMERR,
             };
             ResponseWriter::header_only(out, id, flags, code);
-            return Err(Reply::Send);
+            return Err(Reply::Send(Plugin::None));
         }
         Err(_) => return Err(Reply::Drop),
     };
@@ -294,7 +335,7 @@ fn checked<'p>(
         let mut w = ResponseWriter::new(out, &q, limit);
         w.set_rcode(code);
         w.finish();
-        Err(Reply::Send)
+        Err(Reply::Send(Plugin::None))
     };
     if q.edns.is_some_and(|e| e.version > 0) {
         return refuse_with(out, rcode::BADVERS);

@@ -1,11 +1,13 @@
 //! TCP (RFC 7766): length-prefixed messages, several in flight per connection. A reader
 //! answers each message as it arrives and hands the answer to a writer task, so pipelined
 //! queries never wait for each other. Idle connections, slow senders and connection
-//! floods are bounded.
+//! floods are bounded. On shutdown no new query is read, but answers already owed are
+//! written before the connection closes.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
@@ -13,6 +15,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::timeout;
 
 use super::handler::{QueryHandler, Reply, Transport};
+use crate::logging;
+use crate::metrics::{self, Metrics};
 use crate::shutdown::Shutdown;
 
 #[derive(Debug, Clone, Copy)]
@@ -24,18 +28,28 @@ pub struct TcpLimits {
 
 /// Answers up to this many messages ahead of a client that is slow to read.
 const WRITE_QUEUE: usize = 64;
+/// How long, after shutdown, connections may take to deliver answers already owed.
+const GRACE: Duration = Duration::from_secs(2);
 
-pub async fn serve(
-    listener: TcpListener,
-    handler: Arc<QueryHandler>,
-    limits: TcpLimits,
-    shutdown: Shutdown,
-) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+/// What every connection needs.
+#[derive(Clone)]
+pub struct TcpContext {
+    pub handler: Arc<QueryHandler>,
+    pub metrics: Arc<Metrics>,
+    /// The `server` label: `dns://ADDR:PORT`.
+    pub server: Arc<str>,
+    pub limits: TcpLimits,
+}
+
+/// Accepts connections until shutdown, then waits (at most [`GRACE`]) for the open ones
+/// to finish what they owe.
+pub async fn serve(listener: TcpListener, cx: TcpContext, shutdown: Shutdown) {
+    let max = cx.limits.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.wait() => return,
+            _ = shutdown.wait() => break,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -50,20 +64,16 @@ pub async fn serve(
             tracing::debug!(%peer, "tcp connection limit reached; closing the new connection");
             continue;
         };
-        let handler = handler.clone();
-        let shutdown = shutdown.clone();
+        let (cx, shutdown) = (cx.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            tokio::select! {
-                r = connection(stream, &handler, limits) => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "tcp connection ended");
-                    }
-                }
-                _ = shutdown.wait() => {}
+            if let Err(e) = connection(stream, peer, &cx, &shutdown).await {
+                tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
         });
     }
+    drop(listener);
+    let _ = timeout(GRACE, slots.acquire_many(max as u32)).await;
 }
 
 fn frame(message: &[u8]) -> Vec<u8> {
@@ -75,10 +85,12 @@ fn frame(message: &[u8]) -> Vec<u8> {
 
 async fn connection(
     stream: TcpStream,
-    handler: &Arc<QueryHandler>,
-    limits: TcpLimits,
+    peer: SocketAddr,
+    cx: &TcpContext,
+    shutdown: &Shutdown,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let limits = cx.limits;
     let (mut rd, wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
     let writer = tokio::spawn(async move {
@@ -97,14 +109,17 @@ async fn connection(
     let mut out = Vec::with_capacity(512);
     loop {
         let mut len = [0u8; 2];
-        match timeout(limits.idle_timeout, rd.read_exact(&mut len)).await {
+        let read = tokio::select! {
+            r = timeout(limits.idle_timeout, rd.read_exact(&mut len)) => r,
+            _ = shutdown.wait() => break,
+        };
+        match read {
             Err(_) => break,
             Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Ok(Err(e)) => return Err(e),
             Ok(Ok(_)) => {}
         }
-        let len = u16::from_be_bytes(len) as usize;
-        message.resize(len, 0);
+        message.resize(u16::from_be_bytes(len) as usize, 0);
         match timeout(limits.idle_timeout, rd.read_exact(&mut message)).await {
             Err(_) => {
                 return Err(io::Error::new(
@@ -114,24 +129,53 @@ async fn connection(
             }
             Ok(r) => r?,
         };
-        match handler.handle(&message, Transport::Tcp, &mut out) {
-            Reply::Drop => continue,
-            Reply::Send => {}
+        let started = Instant::now();
+        let response = match cx.handler.handle(&message, Transport::Tcp, &mut out) {
+            Reply::Drop => None,
+            Reply::Send(plugin) => Some(plugin),
             Reply::Defer => {
                 // Answered when the upstream is: later queries on this connection need not wait.
-                let (handler, tx, message) = (handler.clone(), tx.clone(), message.clone());
+                let (cx, tx, message) = (cx.clone(), tx.clone(), message.clone());
                 tokio::spawn(async move {
-                    if let Some(answer) = handler.handle_deferred(message, Transport::Tcp).await {
-                        let _ = tx.send(frame(&answer)).await;
+                    let answer = cx
+                        .handler
+                        .clone()
+                        .handle_deferred(message.clone(), Transport::Tcp)
+                        .await;
+                    if let Some((out, _)) = &answer {
+                        let _ = tx.send(frame(out)).await;
+                    }
+                    let response = answer.as_ref().map(|(out, p)| (&out[..], *p));
+                    let elapsed = started.elapsed();
+                    let sample = metrics::sample(
+                        Transport::Tcp,
+                        peer.is_ipv6(),
+                        &message,
+                        response,
+                        elapsed,
+                    );
+                    cx.metrics.record_shared(&cx.server, &sample);
+                    if cx.handler.log_queries() {
+                        logging::log_query(peer, Transport::Tcp, &message, response, elapsed);
                     }
                 });
                 continue;
             }
+        };
+        let (elapsed, answer) = (started.elapsed(), response.map(|p| (&out[..], p)));
+        let sample = metrics::sample(Transport::Tcp, peer.is_ipv6(), &message, answer, elapsed);
+        cx.metrics.record_shared(&cx.server, &sample);
+        if cx.handler.log_queries() {
+            logging::log_query(peer, Transport::Tcp, &message, answer, elapsed);
         }
-        if tx.send(frame(&out)).await.is_err() {
+        if response.is_some() && tx.send(frame(&out)).await.is_err() {
             break; // the writer failed: the connection is gone
         }
     }
+    // Deferred answers hold their own senders: the writer ends once they are delivered.
     drop(tx);
-    writer.await.map_err(io::Error::other)?
+    match timeout(GRACE, writer).await {
+        Ok(r) => r.map_err(io::Error::other)?,
+        Err(_) => Ok(()),
+    }
 }

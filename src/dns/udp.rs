@@ -1,21 +1,24 @@
 //! UDP: one blocking socket and one thread per core, all bound to the same port with
 //! SO_REUSEPORT so the kernel spreads datagrams over them. Each thread owns its receive
-//! and response buffers, so answering a query allocates nothing and shares nothing.
+//! and response buffers and its metrics recorder, so answering a query allocates nothing
+//! and shares nothing.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::handler::{QueryHandler, Reply, Transport};
+use crate::logging;
+use crate::metrics::{self, Metrics};
 use crate::shutdown::Shutdown;
 
-/// How often an idle worker looks at the shutdown flag.
-const POLL: Duration = Duration::from_millis(200);
+/// How often an idle worker looks at the shutdown flag (and flushes its metrics).
+const POLL: Duration = Duration::from_millis(100);
 
 /// Binds one socket with SO_REUSEPORT (and a large receive buffer).
 pub fn bind_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
@@ -43,71 +46,115 @@ pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> {
     Ok(sockets)
 }
 
+/// What a worker needs besides its socket.
+#[derive(Clone)]
+pub struct Worker {
+    pub handler: Arc<QueryHandler>,
+    pub metrics: Arc<Metrics>,
+    /// The `server` label: `dns://ADDR:PORT`.
+    pub server: Arc<str>,
+    /// Count queries in the metrics (off when `/metrics` is off: nobody would read them).
+    pub count: bool,
+    pub shutdown: Shutdown,
+}
+
 /// Starts one worker thread per socket.
-pub fn spawn_workers(
-    sockets: Vec<UdpSocket>,
-    handler: Arc<QueryHandler>,
-    shutdown: Shutdown,
-) -> io::Result<Vec<JoinHandle<()>>> {
+pub fn spawn_workers(sockets: Vec<UdpSocket>, worker: Worker) -> io::Result<Vec<JoinHandle<()>>> {
     sockets
         .into_iter()
         .enumerate()
         .map(|(i, socket)| {
-            let handler = handler.clone();
-            let shutdown = shutdown.clone();
+            let worker = worker.clone();
             std::thread::Builder::new()
                 .name(format!("udp-{i}"))
-                .spawn(move || serve(Arc::new(socket), &handler, &shutdown))
+                .spawn(move || worker.serve(Arc::new(socket)))
         })
         .collect()
 }
 
-fn serve(socket: Arc<UdpSocket>, handler: &Arc<QueryHandler>, shutdown: &Shutdown) {
-    let mut packet = vec![0u8; 65535];
-    let mut out = Vec::with_capacity(4096);
-    while !shutdown.is_triggered() {
-        let (len, peer) = match socket.recv_from(&mut packet) {
-            Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => {
-                // ICMP errors from earlier sends surface here (ECONNREFUSED): not ours to fix.
-                tracing::debug!(error = %e, "udp receive failed");
-                continue;
-            }
-        };
-        let reply = catch_unwind(AssertUnwindSafe(|| {
-            handler.handle(&packet[..len], Transport::Udp, &mut out)
-        }));
-        match reply {
-            Ok(Reply::Send) => {
-                if let Err(e) = socket.send_to(&out, peer) {
-                    tracing::debug!(error = %e, %peer, "udp send failed");
-                }
-            }
-            Ok(Reply::Drop) => {}
-            Ok(Reply::Defer) => {
-                // Waits for an upstream: off this thread, on the runtime.
-                let Some(runtime) = handler.runtime() else {
+impl Worker {
+    fn serve(&self, socket: Arc<UdpSocket>) {
+        let mut packet = vec![0u8; 65535];
+        let mut out = Vec::with_capacity(4096);
+        let mut recorder = self.metrics.recorder(&self.server);
+        while !self.shutdown.is_triggered() {
+            let (len, peer) = match socket.recv_from(&mut packet) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    recorder.flush();
                     continue;
-                };
-                let (handler, socket, packet) =
-                    (handler.clone(), socket.clone(), packet[..len].to_vec());
-                runtime.spawn(async move {
-                    if let Some(answer) = handler.handle_deferred(packet, Transport::Udp).await {
-                        let _ = socket.send_to(&answer, peer);
+                }
+                Err(e) => {
+                    // ICMP errors from earlier sends surface here (ECONNREFUSED): not ours to fix.
+                    tracing::debug!(error = %e, "udp receive failed");
+                    continue;
+                }
+            };
+            let started = Instant::now();
+            let query = &packet[..len];
+            let reply = catch_unwind(AssertUnwindSafe(|| {
+                self.handler.handle(query, Transport::Udp, &mut out)
+            }));
+            let response = match reply {
+                Ok(Reply::Send(plugin)) => {
+                    if let Err(e) = socket.send_to(&out, peer) {
+                        tracing::debug!(error = %e, %peer, "udp send failed");
                     }
-                });
+                    Some((&out[..], plugin))
+                }
+                Ok(Reply::Drop) => None,
+                Ok(Reply::Defer) => {
+                    self.defer(query.to_vec(), peer, socket.clone(), started);
+                    continue;
+                }
+                Err(_) => {
+                    self.metrics.panics.inc();
+                    tracing::error!(%peer, "answering a query panicked; the packet was dropped");
+                    None
+                }
+            };
+            let elapsed = started.elapsed();
+            if self.count {
+                recorder.record(&metrics::sample(
+                    Transport::Udp,
+                    peer.is_ipv6(),
+                    query,
+                    response,
+                    elapsed,
+                ));
             }
-            Err(_) => tracing::error!(%peer, "answering a query panicked; the packet was dropped"),
+            if self.handler.log_queries() {
+                logging::log_query(peer, Transport::Udp, query, response, elapsed);
+            }
+            recorder.maybe_flush();
         }
+        recorder.flush();
+    }
+
+    /// Answers on the runtime a query that waits for an upstream.
+    fn defer(&self, query: Vec<u8>, peer: SocketAddr, socket: Arc<UdpSocket>, started: Instant) {
+        let me = self.clone();
+        self.handler.runtime().spawn(async move {
+            let answer = me
+                .handler
+                .clone()
+                .handle_deferred(query.clone(), Transport::Udp)
+                .await;
+            if let Some((out, _)) = &answer {
+                let _ = socket.send_to(out, peer);
+            }
+            let response = answer.as_ref().map(|(out, plugin)| (&out[..], *plugin));
+            let elapsed = started.elapsed();
+            let sample = metrics::sample(Transport::Udp, peer.is_ipv6(), &query, response, elapsed);
+            me.metrics.record_shared(&me.server, &sample);
+            if me.handler.log_queries() {
+                logging::log_query(peer, Transport::Udp, &query, response, elapsed);
+            }
+        });
     }
 }

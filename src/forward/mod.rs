@@ -8,7 +8,7 @@ pub mod upstream;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,9 +17,24 @@ use thiserror::Error;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::dns::wire::{Query, rcode};
+use crate::logging::Consolidator;
+use crate::metrics::ForwardMetrics;
 use crate::zone::ZoneName;
 use crate::zone::names::QName;
 use upstream::Upstream;
+
+/// The rcode label of the proxy metrics.
+fn rcode_name(code: u8) -> &'static str {
+    match code {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        _ => "other",
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,6 +64,8 @@ pub struct ForwardSettings {
     pub health_check: Duration,
     /// Upstream queries in flight at most; beyond it, REFUSED at once.
     pub max_concurrent: usize,
+    /// Window over which repeated upstream errors are logged as one line.
+    pub consolidate: Duration,
 }
 
 impl Default for ForwardSettings {
@@ -64,6 +81,7 @@ impl Default for ForwardSettings {
             max_fails: 2,
             health_check: Duration::from_millis(500),
             max_concurrent: 1000,
+            consolidate: Duration::from_secs(10),
         }
     }
 }
@@ -148,16 +166,6 @@ struct Group {
 
 type Waiters = Vec<oneshot::Sender<Result<Arc<[u8]>, ForwardError>>>;
 
-/// Counters for the metrics (CoreDNS's forward plugin names).
-#[derive(Debug, Default)]
-pub struct ForwardCounters {
-    pub requests: AtomicU64,
-    pub coalesced: AtomicU64,
-    pub max_concurrent_rejects: AtomicU64,
-    pub healthcheck_broken: AtomicU64,
-    pub loops: AtomicU64,
-}
-
 pub struct Forwarder {
     /// Stub domains first, most specific first; the default group (root zone) last.
     groups: Vec<Group>,
@@ -166,14 +174,15 @@ pub struct Forwarder {
     slots: Arc<Semaphore>,
     /// Random token in the names of our loop probes.
     loop_token: u64,
-    pub counters: ForwardCounters,
+    metrics: ForwardMetrics,
+    errors: Consolidator,
 }
 
 /// The label under which loop probes are sent: `<token>-<upstream>.clusterdns-loop-check.`
 const LOOP_LABEL: &[u8] = b"clusterdns-loop-check";
 
 impl Forwarder {
-    pub fn new(settings: ForwardSettings) -> Self {
+    pub fn new(settings: ForwardSettings, metrics: ForwardMetrics) -> Self {
         let group = |zone: ZoneName, addrs: &[SocketAddr]| Group {
             zone,
             upstreams: addrs.iter().map(|a| Arc::new(Upstream::new(*a))).collect(),
@@ -194,10 +203,11 @@ impl Forwarder {
         Forwarder {
             groups,
             slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
+            errors: Consolidator::new(settings.consolidate),
             settings,
             inflight: Mutex::new(HashMap::new()),
             loop_token: rand::random(),
-            counters: ForwardCounters::default(),
+            metrics,
         }
     }
 
@@ -233,7 +243,6 @@ impl Forwarder {
             }
         };
         if let Some(rx) = waiter {
-            self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
             return rx.await.unwrap_or(Err(ForwardError::NoAnswer));
         }
         // The leader: whatever happens, the waiters get the result and the entry goes.
@@ -252,12 +261,10 @@ impl Forwarder {
 
     async fn exchange(self: &Arc<Self>, question: &Question) -> Result<Arc<[u8]>, ForwardError> {
         let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
-            self.counters
-                .max_concurrent_rejects
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.max_concurrent_rejects.inc();
             return Err(ForwardError::Overloaded);
         };
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+
         let name = QName::written(&question.name, 0).ok_or(ForwardError::NoAnswer)?;
         let group = self.group_for(&name).ok_or(ForwardError::NoAnswer)?;
         let order = self.order(group)?;
@@ -271,6 +278,7 @@ impl Forwarder {
                 break;
             }
             let wait = s.timeout.min(left);
+            let started = std::time::Instant::now();
             let answer = if s.force_tcp {
                 up.exchange_tcp(&query, wait).await
             } else {
@@ -281,6 +289,15 @@ impl Forwarder {
                     other => other,
                 }
             };
+            let code = match &answer {
+                Ok(a) => rcode_name(a[3] & 0x0f),
+                Err(_) => "timeout",
+            };
+            let to = up.addr.to_string();
+            self.metrics
+                .request_duration
+                .with_label_values(&["forward", &to, code])
+                .observe(started.elapsed().as_secs_f64());
             match answer {
                 Ok(a) if a[3] & 0x0f == rcode::SERVFAIL => {
                     // Answered, but could not resolve: another upstream may.
@@ -292,15 +309,16 @@ impl Forwarder {
                     return Ok(a.into());
                 }
                 Err(e) => {
-                    tracing::debug!(upstream = %up.addr, error = %e, "upstream failed");
+                    let addr = up.addr;
+                    self.errors
+                        .error("upstream", || format!("upstream {addr} failed: {e}"));
                     if up.failed(s.max_fails) {
-                        self.counters
-                            .healthcheck_broken
-                            .fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(upstream = %up.addr, "upstream marked down after {} failures; probing it", s.max_fails);
-                        let up = up.clone();
+                        let (up, metrics) = (up.clone(), self.metrics.clone());
                         let (every, per_try) = (s.health_check, s.timeout);
-                        tokio::spawn(async move { up.probe_until_healthy(every, per_try).await });
+                        tokio::spawn(async move {
+                            up.probe_until_healthy(every, per_try, &metrics).await
+                        });
                     }
                 }
             }
@@ -314,7 +332,6 @@ impl Forwarder {
         let usable: Vec<&Arc<Upstream>> =
             group.upstreams.iter().filter(|u| !u.is_looping()).collect();
         if usable.is_empty() {
-            self.counters.loops.fetch_add(1, Ordering::Relaxed);
             return Err(ForwardError::Loop);
         }
         let mut healthy: Vec<Arc<Upstream>> = usable
@@ -331,6 +348,8 @@ impl Forwarder {
             Policy::Sequential => {}
         }
         if healthy.is_empty() {
+            // Every upstream is down (CoreDNS counts this as a broken health check).
+            self.metrics.healthcheck_broken.inc();
             let pick = rand::random_range(0..usable.len());
             healthy.push(usable[pick].clone());
         }
@@ -395,7 +414,7 @@ impl Forwarder {
             let probe = self.probe_name(g, i);
             if probe[1..=probe[0] as usize] == **first && !up.is_looping() {
                 up.mark_looping();
-                self.counters.loops.fetch_add(1, Ordering::Relaxed);
+
                 tracing::error!(
                     upstream = %up.addr,
                     "forwarding loop: {} sends our queries back to us (is clusterdns its own upstream, e.g. via /etc/resolv.conf?); it will not be used",

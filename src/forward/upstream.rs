@@ -11,6 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
+use crate::metrics::ForwardMetrics;
+
 /// Idle TCP connections kept per upstream.
 const TCP_POOL: usize = 8;
 
@@ -62,7 +64,12 @@ impl Upstream {
     }
 
     /// Probes with `. IN NS` every `every` until the upstream answers, then marks it up.
-    pub async fn probe_until_healthy(&self, every: Duration, per_try: Duration) {
+    pub async fn probe_until_healthy(
+        &self,
+        every: Duration,
+        per_try: Duration,
+        metrics: &ForwardMetrics,
+    ) {
         if self.probing.swap(true, Ordering::Relaxed) {
             return;
         }
@@ -76,6 +83,10 @@ impl Upstream {
             if self.exchange_udp(&q, per_try).await.is_ok() {
                 break;
             }
+            metrics
+                .healthcheck_failures
+                .with_label_values(&["forward", &self.addr.to_string(), "timeout"])
+                .inc();
         }
         self.fails.store(0, Ordering::Relaxed);
         self.healthy.store(true, Ordering::Relaxed);

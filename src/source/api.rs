@@ -32,6 +32,9 @@ pub struct ObjectMeta {
     pub namespace: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Set by the API server on every change; what a watch resumes from.
+    #[serde(default)]
+    pub resource_version: String,
 }
 
 #[derive(Debug, Deserialize)]

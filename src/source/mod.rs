@@ -1,10 +1,12 @@
-//! Where the cluster comes from. A source turns what it reads (a cluster file today, the
-//! Kubernetes API later) into [`ClusterEvent`]s of slim objects; the zone index applies
+//! Where the cluster comes from. A source turns what it reads (a cluster file, or the
+//! Kubernetes API) into [`ClusterEvent`]s of slim objects; the zone index applies
 //! them and knows nothing of where they came from.
 
 pub mod api;
 pub mod file;
+pub mod kube;
 pub mod objects;
+pub mod selector;
 
 use objects::{ClusterObject, ObjectKey};
 

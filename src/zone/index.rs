@@ -12,7 +12,7 @@ use crate::source::objects::{
     ClusterObject, Endpoint, EndpointSlice, Kind, ObjectKey, Pod, Service, ServiceType,
 };
 
-use super::view::{ClusterZone, EndpointView, ServiceKey, ServiceKind, ServiceView};
+use super::view::{ClusterZone, EndpointView, Names, ServiceKey, ServiceKind, ServiceView};
 
 /// What the index needs from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,8 +38,34 @@ pub struct ClusterIndex {
     /// What each service contributes to reverse names, sorted: (address, target, is a ClusterIP).
     ptr_of_service: HashMap<ServiceKey, Vec<(IpAddr, Arc<str>, bool)>>,
     ptr: HashMap<IpAddr, Vec<(Arc<str>, bool)>>,
-    pods: HashMap<SliceKey, Box<[IpAddr]>>,
-    pod_namespaces: HashMap<IpAddr, Vec<Arc<str>>>,
+    pods: HashMap<SliceKey, PodIps>,
+    /// Namespace names and topology zones, shared by every object that names them (a
+    /// large cluster holds hundreds of thousands of pods and endpoints, in few of each).
+    interned: HashSet<Arc<str>>,
+}
+
+/// A pod's addresses: one (no allocation) or several (dual stack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PodIps {
+    One(IpAddr),
+    Many(Box<[IpAddr]>),
+}
+
+impl PodIps {
+    fn new(ips: Box<[IpAddr]>) -> Option<PodIps> {
+        match *ips {
+            [] => None,
+            [ip] => Some(PodIps::One(ip)),
+            _ => Some(PodIps::Many(ips)),
+        }
+    }
+
+    fn as_slice(&self) -> &[IpAddr] {
+        match self {
+            PodIps::One(ip) => std::slice::from_ref(ip),
+            PodIps::Many(ips) => ips,
+        }
+    }
 }
 
 impl ClusterIndex {
@@ -55,7 +81,7 @@ impl ClusterIndex {
             ptr_of_service: HashMap::new(),
             ptr: HashMap::new(),
             pods: HashMap::new(),
-            pod_namespaces: HashMap::new(),
+            interned: HashSet::new(),
         }
     }
 
@@ -90,7 +116,7 @@ impl ClusterIndex {
 
     pub fn apply(&mut self, event: ClusterEvent) {
         match event {
-            ClusterEvent::InitialSyncDone => self.zone.set_synced(),
+            ClusterEvent::InitialSyncDone => self.zone.set_listed(),
             ClusterEvent::Apply(object) => {
                 let key = object.key();
                 if key.kind != Kind::Namespace && !self.exposed(&key.namespace) {
@@ -108,6 +134,47 @@ impl ClusterIndex {
             }
             ClusterEvent::Delete(key) => self.delete(key),
         }
+    }
+
+    /// The keys of the objects of `kind` held (in `namespace` only, when given) that
+    /// `seen` rejects: what a relist that did not list them again must delete.
+    pub fn keys_not_in(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        seen: impl Fn(&ObjectKey) -> bool,
+    ) -> Vec<ObjectKey> {
+        let in_scope = |ns: &str| namespace.is_none_or(|n| n == ns);
+        let key = |namespace: &Arc<str>, name: &Arc<str>| ObjectKey {
+            kind,
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        let keys: Box<dyn Iterator<Item = ObjectKey> + '_> = match kind {
+            Kind::Namespace => {
+                let cluster_scoped: Arc<str> = Arc::from("");
+                Box::new(self.namespaces.iter().map(move |n| key(&cluster_scoped, n)))
+            }
+            Kind::Service => Box::new(
+                self.services
+                    .keys()
+                    .filter(|k| in_scope(&k.namespace))
+                    .map(|k| key(&k.namespace, &k.name)),
+            ),
+            Kind::EndpointSlice => Box::new(
+                self.slices
+                    .keys()
+                    .filter(|(ns, _)| in_scope(ns))
+                    .map(|(ns, name)| key(ns, name)),
+            ),
+            Kind::Pod => Box::new(
+                self.pods
+                    .keys()
+                    .filter(|(ns, _)| in_scope(ns))
+                    .map(|(ns, name)| key(ns, name)),
+            ),
+        };
+        keys.filter(|k| !seen(k)).collect()
     }
 
     fn delete(&mut self, key: ObjectKey) {
@@ -147,6 +214,9 @@ impl ClusterIndex {
             namespace: s.namespace.clone(),
             name: s.name.clone(),
         };
+        if self.services.get(&key) == Some(&s) {
+            return; // a relist re-applies everything: unchanged objects cost a comparison
+        }
         if self.services.insert(key.clone(), s).is_none() {
             self.count_service(&key.namespace, 1);
         }
@@ -165,14 +235,24 @@ impl ClusterIndex {
         self.refresh_namespace(namespace);
     }
 
-    fn apply_slice(&mut self, s: EndpointSlice) {
+    fn apply_slice(&mut self, mut s: EndpointSlice) {
+        for e in s.endpoints.iter_mut() {
+            e.zone = e.zone.take().map(|z| self.intern(z));
+            if !self.settings.endpoint_pod_names {
+                e.pod_name = None; // read only to name endpoints after their pods
+            }
+        }
         let key = (s.namespace.clone(), s.name.clone());
+        if self.slices.get(&key) == Some(&s) {
+            return;
+        }
         let svc = ServiceKey {
             namespace: s.namespace.clone(),
             name: s.service.clone(),
         };
-        if let Some(old) = self.slices.insert(key, s.clone())
-            && old.service != s.service
+        let name = s.name.clone();
+        if let Some(old) = self.slices.insert(key, s)
+            && old.service != svc.name
         {
             {
                 let old_svc = ServiceKey {
@@ -183,13 +263,13 @@ impl ClusterIndex {
                 self.refresh_service(&old_svc);
             }
         }
-        if s.service.is_empty() {
+        if svc.name.is_empty() {
             return;
         }
         self.slices_per_service
             .entry(svc.clone())
             .or_default()
-            .insert(s.name.clone());
+            .insert(name);
         self.refresh_service(&svc);
     }
 
@@ -202,48 +282,53 @@ impl ClusterIndex {
         }
     }
 
+    fn intern(&mut self, text: Arc<str>) -> Arc<str> {
+        if let Some(shared) = self.interned.get(&text) {
+            return shared.clone();
+        }
+        self.interned.insert(text.clone());
+        text
+    }
+
     fn apply_pod(&mut self, p: Pod) {
         if self.settings.track_pods {
-            self.set_pod_ips((p.namespace, p.name), p.ips);
+            let namespace = self.intern(p.namespace);
+            self.set_pod_ips((namespace, p.name), p.ips);
         }
     }
 
     fn set_pod_ips(&mut self, key: SliceKey, ips: Box<[IpAddr]>) {
-        let old = if ips.is_empty() {
-            self.pods.remove(&key)
-        } else {
-            self.pods.insert(key.clone(), ips.clone())
+        let new = PodIps::new(ips);
+        let old = match &new {
+            Some(ips) => self.pods.insert(key.clone(), ips.clone()),
+            None => self.pods.remove(&key),
         };
-        let old = old.unwrap_or_default();
-        if old == ips {
+        if old == new {
             return;
         }
-        for ip in old.iter() {
-            if let Some(nss) = self.pod_namespaces.get_mut(ip)
-                && let Some(i) = nss.iter().position(|n| *n == key.0)
-            {
-                nss.swap_remove(i);
-            }
-        }
-        for ip in ips.iter() {
-            self.pod_namespaces
-                .entry(*ip)
-                .or_default()
-                .push(key.0.clone());
-        }
+        // The published list holds the namespace once per pod, so it is the count too:
+        // no second map of addresses on the write side.
+        let namespace = &key.0;
         let pods = self.zone.pods.pin();
-        for ip in old.iter().chain(ips.iter()) {
-            match self.pod_namespaces.get(ip) {
-                Some(nss) if !nss.is_empty() => {
-                    let mut distinct = nss.clone();
-                    distinct.sort();
-                    distinct.dedup();
-                    pods.insert(*ip, distinct.into());
-                }
-                _ => {
-                    self.pod_namespaces.remove(ip);
-                    pods.remove(ip);
-                }
+        for ip in old.as_ref().map_or(&[][..], PodIps::as_slice) {
+            let mut holders = pods
+                .get(ip)
+                .map_or_else(Vec::new, |n| n.as_slice().to_vec());
+            if let Some(i) = holders.iter().position(|n| n == namespace) {
+                holders.swap_remove(i);
+            }
+            match Names::from_vec(holders) {
+                Some(names) => pods.insert(*ip, names),
+                None => pods.remove(ip),
+            };
+        }
+        for ip in new.as_ref().map_or(&[][..], PodIps::as_slice) {
+            let mut holders = pods
+                .get(ip)
+                .map_or_else(Vec::new, |n| n.as_slice().to_vec());
+            holders.push(namespace.clone());
+            if let Some(names) = Names::from_vec(holders) {
+                pods.insert(*ip, names);
             }
         }
     }
@@ -278,6 +363,7 @@ impl ClusterIndex {
             }
             ptr.sort();
             ptr.dedup();
+            ptr.shrink_to_fit(); // kept until the next change: no room left from pushing
         }
         let services = self.zone.services.pin();
         match view {
@@ -399,7 +485,11 @@ impl ClusterIndex {
             touched.push(r.0);
         }
         for r in new.iter().filter(|r| old.binary_search(r).is_err()) {
-            self.ptr.entry(r.0).or_default().push((r.1.clone(), r.2));
+            // Nearly every address has one name: no room for more until needed.
+            self.ptr
+                .entry(r.0)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push((r.1.clone(), r.2));
             touched.push(r.0);
         }
         touched.sort();
@@ -420,7 +510,9 @@ impl ClusterIndex {
                 .collect();
             targets.sort();
             targets.dedup();
-            published.insert(ip, targets.into());
+            if let Some(names) = Names::from_vec(targets) {
+                published.insert(ip, names);
+            }
         }
     }
 }

@@ -114,17 +114,46 @@ impl Equivalent<Arc<str>> for NamespaceRef<'_> {
     }
 }
 
+/// The names published for one address: nearly always one, which then needs no
+/// allocation besides the name itself (a large cluster has one per pod and endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Names {
+    One(Arc<str>),
+    Many(Arc<[Arc<str>]>),
+}
+
+impl Names {
+    /// `None` for an empty list.
+    pub fn from_vec(mut names: Vec<Arc<str>>) -> Option<Names> {
+        match names.len() {
+            0 => None,
+            1 => names.pop().map(Names::One),
+            _ => Some(Names::Many(names.into())),
+        }
+    }
+
+    pub fn as_slice(&self) -> &[Arc<str>] {
+        match self {
+            Names::One(n) => std::slice::from_ref(n),
+            Names::Many(v) => v,
+        }
+    }
+}
+
 /// The published zone. Shared by every listener; written only by the index.
 pub struct ClusterZone {
     pub(crate) services: papaya::HashMap<ServiceKey, Arc<ServiceView>>,
     /// Namespaces that exist and are exposed.
     pub(crate) namespaces: papaya::HashSet<Arc<str>>,
     /// PTR targets per address, relative names without the zone (`web.shop.svc`).
-    pub(crate) ptr: papaya::HashMap<IpAddr, Arc<[Arc<str>]>>,
-    /// Namespaces of the pods holding each address (pods = "verified" only).
-    pub(crate) pods: papaya::HashMap<IpAddr, Arc<[Arc<str>]>>,
+    pub(crate) ptr: papaya::HashMap<IpAddr, Names>,
+    /// The namespace of each pod holding the address, once per pod (pods = "verified"
+    /// only): several pods may share an address (host network), so the index removes
+    /// one occurrence when one of them goes.
+    pub(crate) pods: papaya::HashMap<IpAddr, Names>,
     serial: AtomicU32,
     synced: AtomicBool,
+    listed: AtomicBool,
 }
 
 impl Default for ClusterZone {
@@ -142,6 +171,7 @@ impl ClusterZone {
             pods: papaya::HashMap::new(),
             serial: AtomicU32::new(0),
             synced: AtomicBool::new(false),
+            listed: AtomicBool::new(false),
         }
     }
 
@@ -165,14 +195,14 @@ impl ClusterZone {
 
     pub fn with_ptr_targets<R>(&self, ip: &IpAddr, f: impl FnOnce(Option<&[Arc<str>]>) -> R) -> R {
         let ptr = self.ptr.pin();
-        f(ptr.get(ip).map(|v| &**v))
+        f(ptr.get(ip).map(Names::as_slice))
     }
 
     pub fn pod_in_namespace(&self, ip: &IpAddr, namespace: &[u8]) -> bool {
         self.pods
             .pin()
             .get(ip)
-            .is_some_and(|nss| nss.iter().any(|n| n.as_bytes() == namespace))
+            .is_some_and(|nss| nss.as_slice().iter().any(|n| n.as_bytes() == namespace))
     }
 
     /// SOA serial: Unix time of the last change.
@@ -184,13 +214,31 @@ impl ClusterZone {
         self.serial.store(serial, Ordering::Relaxed);
     }
 
-    /// Whether the source has delivered its first complete view of the cluster.
+    /// Whether names the zone does not know may be answered NXDOMAIN: set once the source
+    /// has delivered its first complete view of the cluster, or when the Kubernetes source's
+    /// `startup_timeout` runs out first (then the zone may still be partial, as with
+    /// CoreDNS). Before it, would-be NXDOMAIN answers are SERVFAIL.
     pub fn synced(&self) -> bool {
         self.synced.load(Ordering::Acquire)
     }
 
     pub(crate) fn set_synced(&self) {
         self.synced.store(true, Ordering::Release);
+    }
+
+    /// Readiness (`/ready`): the source has delivered its first complete view of the
+    /// cluster — every Kubernetes watch has finished its first list (a cluster file: it
+    /// was read). Unlike [`ClusterZone::synced`], the startup timeout never sets it, so a
+    /// server still listing stays out of a Service's endpoints. It never goes back to
+    /// false: later relists keep serving the last known zone.
+    pub fn listed(&self) -> bool {
+        self.listed.load(Ordering::Acquire)
+    }
+
+    /// Marks the zone complete: [`ClusterZone::listed`] and [`ClusterZone::synced`].
+    pub(crate) fn set_listed(&self) {
+        self.listed.store(true, Ordering::Release);
+        self.set_synced();
     }
 
     pub fn service_count(&self) -> usize {

@@ -8,6 +8,16 @@ use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, query_bytes};
 
+/// The HTTP endpoints on ephemeral ports, so tests running side by side do not collide.
+const EPHEMERAL_HTTP: [&str; 6] = [
+    "--health-listen",
+    "127.0.0.1:0",
+    "--ready-listen",
+    "127.0.0.1:0",
+    "--metrics-listen",
+    "127.0.0.1:0",
+];
+
 fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -22,6 +32,7 @@ fn serves_the_built_in_sample_and_stops_on_sigterm() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
         .args(["--listen", &addr.to_string()])
+        .args(EPHEMERAL_HTTP)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -60,8 +71,9 @@ fn serves_the_built_in_sample_and_stops_on_sigterm() {
             assert!(status.success(), "exit status {status}");
             break;
         }
+        // The default lameduck is 5 s; then at most 2 s to finish.
         assert!(
-            stopped.elapsed() < Duration::from_secs(5),
+            stopped.elapsed() < Duration::from_secs(7),
             "did not exit after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -89,6 +101,7 @@ fn the_readme_dig_line_answers() {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/clusterdns.toml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
         .args(["--config", config, "--listen", &format!("127.0.0.1:{port}")])
+        .args(EPHEMERAL_HTTP)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

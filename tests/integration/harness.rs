@@ -25,6 +25,11 @@ impl TestServer {
         // Tests never send a packet off this machine: only loopback upstreams are kept.
         let local = |u: &Upstream| matches!(u, Upstream::Addr(a) if a.ip().is_loopback());
         config.forward.upstreams.retain(local);
+        // HTTP endpoints on ephemeral ports, so servers in parallel tests do not collide.
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        config.health.listen = config.health.listen.map(|_| any);
+        config.ready.listen = config.ready.listen.map(|_| any);
+        config.metrics.listen = config.metrics.listen.map(|_| any);
         for (_, ups) in &mut config.forward.stub_domains {
             ups.retain(local);
         }
@@ -54,8 +59,29 @@ impl TestServer {
         self.server.as_ref().unwrap().udp_addrs()[0]
     }
 
-    pub fn udp_addrs(&self) -> &[SocketAddr] {
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
         self.server.as_ref().unwrap().udp_addrs()
+    }
+
+    /// The address of an HTTP endpoint.
+    pub fn http(&self, endpoint: clusterdns::admin::Endpoint) -> SocketAddr {
+        self.server
+            .as_ref()
+            .unwrap()
+            .http_addr(endpoint)
+            .expect("endpoint is on")
+    }
+
+    /// Reloads the running server from a config file, as the binary does on change.
+    pub fn reload_from(&mut self, path: &Path) -> Result<(), clusterdns::reload::ReloadError> {
+        let server = self.server.as_mut().unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        self.runtime.block_on(server.reload_from(path, |c| {
+            c.listen = vec![any];
+            c.health.listen = c.health.listen.map(|_| any);
+            c.ready.listen = c.ready.listen.map(|_| any);
+            c.metrics.listen = c.metrics.listen.map(|_| any);
+        }))
     }
 
     pub fn tcp(&self) -> SocketAddr {

@@ -1,0 +1,83 @@
+//! The operator's HTTP endpoints, as CoreDNS serves them: `/health` (alive: 200 until
+//! the process exits, lameduck included), `/ready` (200 once the zone is synced and
+//! while not shutting down, else 503) and `/metrics` (Prometheus text).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::dns::QueryHandler;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+
+/// Which endpoint a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Health,
+    Ready,
+    Metrics,
+}
+
+/// What the endpoints report on.
+#[derive(Clone)]
+pub struct AdminState {
+    pub handler: Arc<QueryHandler>,
+    pub metrics: Arc<Metrics>,
+    /// Set on SIGTERM: `/ready` turns 503 for the lameduck period.
+    pub draining: Arc<AtomicBool>,
+}
+
+impl AdminState {
+    pub fn is_ready(&self) -> bool {
+        !self.draining.load(Ordering::Relaxed) && self.handler.chain().zone.listed()
+    }
+}
+
+fn router(endpoint: Endpoint, state: AdminState) -> Router {
+    match endpoint {
+        Endpoint::Health => Router::new().route("/health", get(|| async { "OK" })),
+        Endpoint::Ready => Router::new().route(
+            "/ready",
+            get(move || {
+                let ready = state.is_ready();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "OK")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    }
+                }
+            }),
+        ),
+        Endpoint::Metrics => Router::new().route(
+            "/metrics",
+            get(move || {
+                let text = state.metrics.render();
+                async move {
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+                }
+            }),
+        ),
+    }
+}
+
+/// Binds the endpoint's listener (so a bad address fails at start, not later).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves one endpoint until `stop`.
+pub async fn serve(listener: TcpListener, endpoint: Endpoint, state: AdminState, stop: Shutdown) {
+    let app = router(endpoint, state);
+    let served =
+        axum::serve(listener, app).with_graceful_shutdown(async move { stop.wait().await });
+    if let Err(e) = served.await {
+        tracing::warn!(error = %e, ?endpoint, "http endpoint failed");
+    }
+}

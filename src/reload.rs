@@ -1,0 +1,200 @@
+//! Applying a changed configuration to a running server without a restart and without
+//! dropping a query: everything new is built and bound first; only then is it swapped
+//! in and what it replaces stopped. Listeners whose address did not change stay open,
+//! and the cache survives when its settings did not change. If anything fails, nothing
+//! changes and the error says why.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use thiserror::Error;
+
+use crate::app::{Server, StartError, build_resolver, chain_with, start_source};
+use crate::config::{Config, ConfigError};
+use crate::zone::ClusterZone;
+
+#[derive(Debug, Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// Notices when the config file changes (modification time and size).
+pub struct ConfigWatcher {
+    path: PathBuf,
+    stamp: Option<(Option<SystemTime>, u64)>,
+}
+
+impl ConfigWatcher {
+    pub fn new(path: &Path) -> Self {
+        let mut w = ConfigWatcher {
+            path: path.to_owned(),
+            stamp: None,
+        };
+        w.stamp = w.read_stamp();
+        w
+    }
+
+    fn read_stamp(&self) -> Option<(Option<SystemTime>, u64)> {
+        let m = std::fs::metadata(&self.path).ok()?;
+        Some((m.modified().ok(), m.len()))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the file changed since the last call.
+    pub fn changed(&mut self) -> bool {
+        let now = self.read_stamp();
+        if now.is_some() && now != self.stamp {
+            self.stamp = now;
+            return true;
+        }
+        false
+    }
+}
+
+impl Server {
+    /// Reads the config file again and applies it; on error the running config stays
+    /// and `coredns_reload_failed_total` goes up.
+    pub async fn reload_from(
+        &mut self,
+        path: &Path,
+        overrides: impl Fn(&mut Config),
+    ) -> Result<(), ReloadError> {
+        let result = match Config::load(path) {
+            Ok(mut c) => {
+                overrides(&mut c);
+                self.reload(c).await
+            }
+            Err(e) => Err(e.into()),
+        };
+        match &result {
+            Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
+            Err(e) => {
+                self.metrics.reload_failed.inc();
+                tracing::error!("configuration refused, the running one stays: {e}");
+            }
+        }
+        result
+    }
+
+    /// Applies `new` to the running server.
+    pub async fn reload(&mut self, new: Config) -> Result<(), ReloadError> {
+        if new == self.config {
+            return Ok(());
+        }
+        if new.server != self.config.server {
+            tracing::warn!("[server] settings change at the next restart");
+        }
+        // 1. A new source when what feeds the zone changed: loaded before it is used.
+        let kube = crate::source::kube::KubeSettings::from_config;
+        let source_changed = new.source != self.config.source
+            || new.index_settings() != self.config.index_settings()
+            || (new.uses_kubernetes() && kube(&new) != kube(&self.config));
+        let new_source = if source_changed {
+            let source = start_source(&new, Arc::new(ClusterZone::new()))?;
+            // A zone fed by watches starts empty: swap it in once it has been listed, so
+            // no query meets an empty zone (or after the startup timeout, as at start).
+            let deadline = tokio::time::Instant::now() + new.kubernetes.startup_timeout;
+            while !source.zone.listed() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Some(source)
+        } else {
+            None
+        };
+        // 2. New listeners for new addresses, bound before anything is swapped.
+        let mut added = Vec::new();
+        for addr in new
+            .listen
+            .iter()
+            .filter(|a| !self.config.listen.contains(a))
+        {
+            match self.bind_dns(*addr) {
+                Ok(l) => added.push(l),
+                Err(e) => {
+                    for l in added {
+                        l.stop.trigger();
+                    }
+                    if let Some(s) = new_source {
+                        s.stop().await;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        let mut added_http = Vec::new();
+        let old_http = self.config.http_endpoints();
+        for (endpoint, addr) in new
+            .http_endpoints()
+            .into_iter()
+            .filter(|e| !old_http.contains(e))
+        {
+            match self.bind_http(endpoint, addr).await {
+                Ok(h) => added_http.push(h),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    for h in added_http {
+                        h.stop.trigger();
+                    }
+                    for l in added {
+                        l.stop.trigger();
+                    }
+                    if let Some(s) = new_source {
+                        s.stop().await;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        // 3. The chain: zone, settings, resolver (keeping the cache if its settings stay).
+        let resolver = if new.forward != self.config.forward || new.cache != self.config.cache {
+            let keep = (new.cache == self.config.cache)
+                .then(|| {
+                    self.handler
+                        .chain()
+                        .resolver
+                        .as_ref()
+                        .map(|r| r.cache.clone())
+                })
+                .flatten();
+            Some(build_resolver(&new, &self.metrics, keep))
+        } else {
+            None
+        };
+        let zone = new_source.as_ref().map(|s| s.zone.clone());
+        chain_with(&self.handler, zone, &new, resolver);
+        self.handler.set_log_queries(new.log.queries);
+        // 4. Stop what was replaced.
+        if let Some(old) = new_source.and_then(|s| self.source.replace(s)) {
+            old.stop().await;
+        }
+        let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.dns)
+            .into_iter()
+            .partition(|l| new.listen.contains(&l.configured));
+        self.dns = keep;
+        self.dns.extend(added);
+        for l in gone {
+            tracing::info!(udp = %l.udp, "no longer listening");
+            l.stop.trigger();
+            let _ = l.task.await;
+        }
+        let new_http = new.http_endpoints();
+        let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.http)
+            .into_iter()
+            .partition(|h| new_http.contains(&(h.endpoint, h.configured)));
+        self.http = keep;
+        self.http.extend(added_http);
+        for h in gone {
+            h.stop.trigger();
+            let _ = h.task.await;
+        }
+        self.config = new;
+        Ok(())
+    }
+}
