@@ -4,7 +4,7 @@
 # 50,000 pods (add args to change it, e.g. `--pods 150000`).
 #
 # Measures VmRSS (resident now) and VmHWM (peak) from /proc/<pid>/status once the
-# server answers, i.e. with the zone loaded and the load's garbage freed.
+# server answers and has settled, i.e. with the zone loaded and the load's garbage freed.
 #
 # Usage: benches/memory.sh [clusterdns-synth args…]
 set -euo pipefail
@@ -22,6 +22,9 @@ for _ in $(seq 1 300); do
     fi
     sleep 0.1
 done
+# Steady state: jemalloc hands freed pages (the parsed file's text) back to the
+# system within a second or two of the load.
+sleep 3
 rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 echo "cluster file: $(du -h "$work/cluster.yaml" | cut -f1)"
