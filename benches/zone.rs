@@ -31,6 +31,7 @@ fn main() {
 }
 
 struct Loaded {
+    _runtime: tokio::runtime::Runtime,
     handler: QueryHandler,
     index: ClusterIndex,
     cluster: SynthCluster,
@@ -70,7 +71,13 @@ fn load() -> Loaded {
             .map(ClusterEvent::Apply)
             .chain([ClusterEvent::InitialSyncDone]),
     );
+    // The handler keeps the runtime it is made in (for answers that wait on upstreams).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
     Loaded {
+        _runtime: runtime,
         handler: QueryHandler::new(zone, settings(), None),
         index,
         cluster,

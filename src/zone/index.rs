@@ -12,7 +12,9 @@ use crate::source::objects::{
     ClusterObject, Endpoint, EndpointSlice, Kind, ObjectKey, Pod, Service, ServiceType,
 };
 
-use super::view::{ClusterZone, EndpointView, Names, ServiceKey, ServiceKind, ServiceView};
+use super::view::{
+    ClusterZone, EndpointView, Names, PtrTarget, ServiceKey, ServiceKind, ServiceView,
+};
 
 /// What the index needs from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,9 +37,6 @@ pub struct ClusterIndex {
     services_per_namespace: HashMap<Arc<str>, usize>,
     slices: HashMap<SliceKey, EndpointSlice>,
     slices_per_service: HashMap<ServiceKey, BTreeSet<Arc<str>>>,
-    /// What each service contributes to reverse names, sorted: (address, target, is a ClusterIP).
-    ptr_of_service: HashMap<ServiceKey, Vec<(IpAddr, Arc<str>, bool)>>,
-    ptr: HashMap<IpAddr, Vec<(Arc<str>, bool)>>,
     pods: HashMap<SliceKey, PodIps>,
     /// Namespace names and topology zones, shared by every object that names them (a
     /// large cluster holds hundreds of thousands of pods and endpoints, in few of each).
@@ -78,8 +77,7 @@ impl ClusterIndex {
             services_per_namespace: HashMap::new(),
             slices: HashMap::new(),
             slices_per_service: HashMap::new(),
-            ptr_of_service: HashMap::new(),
-            ptr: HashMap::new(),
+
             pods: HashMap::new(),
             interned: HashSet::new(),
         }
@@ -347,25 +345,17 @@ impl ClusterIndex {
     /// Rebuilds the view of one service from its Service and EndpointSlices and publishes it.
     fn refresh_service(&mut self, key: &ServiceKey) {
         let view = self.services.get(key).map(|s| self.build_view(key, s));
-        let mut ptr = Vec::new();
-        if let Some(v) = &view {
-            let base = format!("{}.{}.svc", key.name, key.namespace);
-            if let ServiceKind::ClusterIp { v4, v6 } = &v.kind {
-                let base: Arc<str> = base.as_str().into();
-                let ips = v4
-                    .iter()
-                    .map(|a| IpAddr::V4(*a))
-                    .chain(v6.iter().map(|a| IpAddr::V6(*a)));
-                ptr.extend(ips.map(|ip| (ip, base.clone(), true)));
-            }
-            for e in v.endpoints.iter() {
-                ptr.push((e.addr, format!("{}.{base}", e.name).into(), false));
-            }
-            ptr.sort();
-            ptr.dedup();
-            ptr.shrink_to_fit(); // kept until the next change: no room left from pushing
-        }
+        let new_ptr = view
+            .as_ref()
+            .map(|v| ptr_entries(key, v))
+            .unwrap_or_default();
         let services = self.zone.services.pin();
+        // What the service named before comes from its published view: no second copy
+        // of every endpoint's reverse name is kept on the write side.
+        let old_ptr = services
+            .get(key)
+            .map(|v| ptr_entries(key, v))
+            .unwrap_or_default();
         match view {
             Some(v) => {
                 services.insert(key.clone(), Arc::new(v));
@@ -375,7 +365,7 @@ impl ClusterIndex {
             }
         }
         drop(services);
-        self.update_ptr(key, ptr);
+        self.update_ptr(old_ptr, new_ptr);
     }
 
     fn build_view(&self, key: &ServiceKey, s: &Service) -> ServiceView {
@@ -464,57 +454,70 @@ impl ClusterIndex {
         dashed_ip(addr).into()
     }
 
-    fn update_ptr(&mut self, key: &ServiceKey, new: Vec<(IpAddr, Arc<str>, bool)>) {
-        let old = if new.is_empty() {
-            self.ptr_of_service.remove(key).unwrap_or_default()
-        } else {
-            self.ptr_of_service
-                .insert(key.clone(), new.clone())
-                .unwrap_or_default()
-        };
+    /// Applies the difference between what a service named before and now to the
+    /// published reverse names, touching only the addresses that changed.
+    fn update_ptr(
+        &mut self,
+        old: Vec<(IpAddr, Arc<str>, bool)>,
+        new: Vec<(IpAddr, Arc<str>, bool)>,
+    ) {
         if old == new {
             return;
         }
-        let mut touched = Vec::new();
+        let mut changes: Vec<(IpAddr, Arc<str>, bool, bool)> = Vec::new();
         for r in old.iter().filter(|r| new.binary_search(r).is_err()) {
-            if let Some(list) = self.ptr.get_mut(&r.0)
-                && let Some(i) = list.iter().position(|(t, c)| *t == r.1 && *c == r.2)
-            {
-                list.remove(i);
-            }
-            touched.push(r.0);
+            changes.push((r.0, r.1.clone(), r.2, false));
         }
         for r in new.iter().filter(|r| old.binary_search(r).is_err()) {
-            // Nearly every address has one name: no room for more until needed.
-            self.ptr
-                .entry(r.0)
-                .or_insert_with(|| Vec::with_capacity(1))
-                .push((r.1.clone(), r.2));
-            touched.push(r.0);
+            changes.push((r.0, r.1.clone(), r.2, true));
         }
-        touched.sort();
-        touched.dedup();
+        changes.sort_by_key(|c| c.0);
         let published = self.zone.ptr.pin();
-        for ip in touched {
-            let Some(list) = self.ptr.get(&ip).filter(|l| !l.is_empty()) else {
-                self.ptr.remove(&ip);
-                published.remove(&ip);
-                continue;
-            };
-            // A ClusterIP names its service alone; otherwise every endpoint name holding it.
-            let cluster_ip = list.iter().any(|(_, c)| *c);
-            let mut targets: Vec<Arc<str>> = list
-                .iter()
-                .filter(|(_, c)| *c == cluster_ip)
-                .map(|(t, _)| t.clone())
-                .collect();
-            targets.sort();
-            targets.dedup();
-            if let Some(names) = Names::from_vec(targets) {
-                published.insert(ip, names);
+        for same_ip in changes.chunk_by(|a, b| a.0 == b.0) {
+            let ip = same_ip[0].0;
+            let mut list: Vec<PtrTarget> = published
+                .get(&ip)
+                .map(|n| n.as_slice().to_vec())
+                .unwrap_or_default();
+            for (_, target, cluster_ip, add) in same_ip {
+                let entry = (target.clone(), *cluster_ip);
+                if *add {
+                    list.push(entry);
+                } else if let Some(i) = list.iter().position(|e| *e == entry) {
+                    list.swap_remove(i);
+                }
+            }
+            match Names::from_vec(list) {
+                Some(names) => {
+                    published.insert(ip, names);
+                }
+                None => {
+                    published.remove(&ip);
+                }
             }
         }
     }
+}
+
+/// The reverse names a service's view contributes, sorted: (address, target, is a
+/// ClusterIP).
+fn ptr_entries(key: &ServiceKey, v: &ServiceView) -> Vec<(IpAddr, Arc<str>, bool)> {
+    let base = format!("{}.{}.svc", key.name, key.namespace);
+    let mut ptr = Vec::with_capacity(v.endpoints.len() + 2);
+    if let ServiceKind::ClusterIp { v4, v6 } = &v.kind {
+        let base: Arc<str> = base.as_str().into();
+        let ips = v4
+            .iter()
+            .map(|a| IpAddr::V4(*a))
+            .chain(v6.iter().map(|a| IpAddr::V6(*a)));
+        ptr.extend(ips.map(|ip| (ip, base.clone(), true)));
+    }
+    for e in v.endpoints.iter() {
+        ptr.push((e.addr, format!("{}.{base}", e.name).into(), false));
+    }
+    ptr.sort();
+    ptr.dedup();
+    ptr
 }
 
 /// `10.11.12.13` → `10-11-12-13`; `2001:db8::` → `2001-db8--0` (a label cannot end in `-`).

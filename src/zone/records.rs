@@ -12,7 +12,7 @@ use super::names::{
     ClusterName, QName, ReverseName, ServiceName, ZonalMode, classify, pod_ip, reverse_name,
 };
 use super::settings::{PodMode, ZoneSettings};
-use super::view::{ClusterZone, EndpointView, ServiceKind, ServiceView};
+use super::view::{ClusterZone, EndpointView, ServiceKind, ServiceView, ptr_answer};
 
 /// TTL of `dns-version` (spec).
 const DNS_VERSION_TTL: u32 = 28800;
@@ -280,7 +280,7 @@ impl Answerer<'_, '_, '_> {
                     None => Found::NxDomain,
                     Some(_) if !want => Found::NoData,
                     Some(targets) => {
-                        for t in targets {
+                        for t in ptr_answer(targets) {
                             w.name_record(
                                 Section::Answer,
                                 owner,

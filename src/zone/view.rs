@@ -114,17 +114,17 @@ impl Equivalent<Arc<str>> for NamespaceRef<'_> {
     }
 }
 
-/// The names published for one address: nearly always one, which then needs no
-/// allocation besides the name itself (a large cluster has one per pod and endpoint).
+/// What is published for one address: nearly always one item, which then needs no
+/// allocation of its own (a large cluster has one per pod and endpoint).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Names {
-    One(Arc<str>),
-    Many(Arc<[Arc<str>]>),
+pub enum Names<T> {
+    One(T),
+    Many(Arc<[T]>),
 }
 
-impl Names {
+impl<T> Names<T> {
     /// `None` for an empty list.
-    pub fn from_vec(mut names: Vec<Arc<str>>) -> Option<Names> {
+    pub fn from_vec(mut names: Vec<T>) -> Option<Names<T>> {
         match names.len() {
             0 => None,
             1 => names.pop().map(Names::One),
@@ -132,12 +132,29 @@ impl Names {
         }
     }
 
-    pub fn as_slice(&self) -> &[Arc<str>] {
+    pub fn as_slice(&self) -> &[T] {
         match self {
             Names::One(n) => std::slice::from_ref(n),
             Names::Many(v) => v,
         }
     }
+}
+
+/// A PTR target: a name relative to the cluster zone (`web.shop.svc`), and whether it
+/// names a ClusterIP (which then answers alone) rather than an endpoint.
+pub type PtrTarget = (Arc<str>, bool);
+
+/// The targets a PTR question answers with: a ClusterIP names its service alone;
+/// otherwise every endpoint name holding the address, each once.
+pub fn ptr_answer(targets: &[PtrTarget]) -> impl Iterator<Item = &Arc<str>> {
+    let cluster_ip = targets.iter().any(|(_, c)| *c);
+    targets
+        .iter()
+        .enumerate()
+        .filter(move |(i, (t, c))| {
+            *c == cluster_ip && !targets[..*i].iter().any(|(u, d)| d == c && u == t)
+        })
+        .map(|(_, (t, _))| t)
 }
 
 /// The published zone. Shared by every listener; written only by the index.
@@ -146,11 +163,11 @@ pub struct ClusterZone {
     /// Namespaces that exist and are exposed.
     pub(crate) namespaces: papaya::HashSet<Arc<str>>,
     /// PTR targets per address, relative names without the zone (`web.shop.svc`).
-    pub(crate) ptr: papaya::HashMap<IpAddr, Names>,
+    pub(crate) ptr: papaya::HashMap<IpAddr, Names<PtrTarget>>,
     /// The namespace of each pod holding the address, once per pod (pods = "verified"
     /// only): several pods may share an address (host network), so the index removes
     /// one occurrence when one of them goes.
-    pub(crate) pods: papaya::HashMap<IpAddr, Names>,
+    pub(crate) pods: papaya::HashMap<IpAddr, Names<Arc<str>>>,
     serial: AtomicU32,
     synced: AtomicBool,
     listed: AtomicBool,
@@ -193,7 +210,9 @@ impl ClusterZone {
         self.namespaces.pin().contains(&NamespaceRef(namespace))
     }
 
-    pub fn with_ptr_targets<R>(&self, ip: &IpAddr, f: impl FnOnce(Option<&[Arc<str>]>) -> R) -> R {
+    /// Runs `f` on the PTR targets of `ip`: every name contributed for it, in no order,
+    /// repeats included (see [`ptr_answer`] for which of them answer).
+    pub fn with_ptr_targets<R>(&self, ip: &IpAddr, f: impl FnOnce(Option<&[PtrTarget]>) -> R) -> R {
         let ptr = self.ptr.pin();
         f(ptr.get(ip).map(Names::as_slice))
     }
