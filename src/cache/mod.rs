@@ -97,13 +97,47 @@ pub enum Lookup {
 }
 
 pub struct ResponseCache {
-    /// Keyed by a keyed 128-bit hash of the key bytes rather than the bytes themselves:
+    /// Keyed by a keyed 64-bit hash of the key bytes rather than the bytes themselves:
     /// an inline key saves an allocation per entry, and every hit checks the stored
-    /// question against the key bytes, so a collision can only cost a miss.
-    entries: moka::sync::Cache<u128, Arc<Entry>>,
-    hasher: (RandomState, RandomState),
+    /// question against the key bytes, so a collision can only cost a miss. The key is
+    /// already a good hash, so moka uses it as it is ([`KeyIsHash`]).
+    entries: moka::sync::Cache<u64, Arc<Entry>, KeyIsHash>,
+    hasher: RandomState,
     settings: CacheSettings,
     metrics: CacheMetrics,
+}
+
+/// Hashes a `u64` key to itself: the cache's keys are already keyed SipHash values, and
+/// hashing them again would only cost time on every lookup.
+#[derive(Clone, Copy, Default)]
+pub struct KeyIsHash;
+
+/// The hasher of [`KeyIsHash`].
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold anything else in, to stay correct.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl BuildHasher for KeyIsHash {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
 }
 
 /// The metrics index of an answer kind: success, or denial (SERVFAIL counts as denial,
@@ -117,7 +151,7 @@ impl ResponseCache {
         // Weights are bytes, at least max_bytes / capacity each: so the cache holds at most
         // `capacity` entries and at most `max_bytes` bytes.
         let unit = (settings.max_bytes / settings.capacity.max(1)).max(1);
-        let entries = moka::sync::Cache::<u128, Arc<Entry>>::builder()
+        let entries = moka::sync::Cache::<u64, Arc<Entry>>::builder()
             .max_capacity(unit * settings.capacity.max(1))
             .eviction_listener({
                 let m = metrics.clone();
@@ -133,10 +167,10 @@ impl ResponseCache {
                 let bytes = (16 + v.answer.size()) as u64;
                 bytes.max(unit).min(u32::MAX as u64) as u32
             })
-            .build();
+            .build_with_hasher(KeyIsHash);
         ResponseCache {
             entries,
-            hasher: (RandomState::new(), RandomState::new()),
+            hasher: RandomState::new(),
             settings,
             metrics,
         }
@@ -146,9 +180,8 @@ impl ResponseCache {
         &self.settings
     }
 
-    fn hash(&self, key: &[u8]) -> u128 {
-        let (a, b) = &self.hasher;
-        ((a.hash_one(key) as u128) << 64) | b.hash_one(key) as u128
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
     }
 
     pub fn get(&self, key: &[u8], now: Instant) -> Lookup {
