@@ -19,8 +19,8 @@ use clusterdns::dns::wire::parse_query;
 use clusterdns::dns::{QueryHandler, Reply, Transport};
 use clusterdns::forward::{ForwardSettings, Forwarder};
 use clusterdns::metrics::{CacheMetrics, ForwardMetrics};
+use clusterdns::zone::ClusterZone;
 use clusterdns::zone::names::QName;
-use clusterdns::zone::{ClusterZone, PodMode, ZoneName, ZoneSettings};
 use divan::{AllocProfiler, Bencher, black_box};
 
 #[global_allocator]
@@ -131,19 +131,7 @@ static LOADED: LazyLock<Loaded> = LazyLock::new(|| {
         },
         ForwardMetrics::default(),
     );
-    let zones: Vec<ZoneName> = ["cluster.local"]
-        .iter()
-        .map(|z| ZoneName::parse(z).unwrap())
-        .collect();
-    let settings = ZoneSettings {
-        ptr_zone_wire: zones[0].wire.clone(),
-        zones,
-        ttl: 30,
-        pods: PodMode::Insecure,
-        ignore_empty_service: false,
-        zonal: false,
-        fallthrough: Vec::new(),
-    };
+    let settings = clusterdns::config::Config::default().zone_settings();
     let resolver = Resolver::new(Arc::new(cache), forwarder, runtime.handle().clone());
     // QueryHandler takes the runtime it is made in for deferred answers.
     let _entered = runtime.enter();

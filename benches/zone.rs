@@ -15,12 +15,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use clusterdns::config::Config;
 use clusterdns::dns::{QueryHandler, Transport};
 use clusterdns::source::ClusterEvent;
 use clusterdns::source::file;
 use clusterdns::source::objects::ClusterObject;
 use clusterdns::synth::{SynthCluster, SynthParams};
-use clusterdns::zone::{ClusterIndex, ClusterZone, IndexSettings, PodMode, ZoneName, ZoneSettings};
+use clusterdns::zone::{ClusterIndex, ClusterZone, IndexSettings, ZoneSettings};
 use divan::{AllocProfiler, Bencher, black_box};
 
 #[global_allocator]
@@ -38,20 +39,11 @@ struct Loaded {
     slices: Vec<ClusterObject>,
 }
 
+/// The default zones (cluster.local and both reverse trees), TTL 30 as kubeadm sets it.
 fn settings() -> ZoneSettings {
-    let zones: Vec<ZoneName> = ["cluster.local", "in-addr.arpa", "ip6.arpa"]
-        .iter()
-        .map(|z| ZoneName::parse(z).unwrap())
-        .collect();
-    ZoneSettings {
-        ptr_zone_wire: zones[0].wire.clone(),
-        zones,
-        ttl: 30,
-        pods: PodMode::Insecure,
-        ignore_empty_service: false,
-        zonal: false,
-        fallthrough: Vec::new(),
-    }
+    let mut config = Config::default();
+    config.kubernetes.ttl = 30;
+    config.zone_settings()
 }
 
 fn load() -> Loaded {

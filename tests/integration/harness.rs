@@ -104,3 +104,15 @@ pub fn sample_cluster() -> String {
     )
     .unwrap()
 }
+
+/// A loopback port free for both TCP and UDP right now (for the real binary, which is
+/// told its ports on the command line).
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Running it like CoreDNS: metrics counted exactly, health and readiness, lameduck on
 //! SIGTERM, reload without a dropped query, the query log, --version.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,7 +11,7 @@ use clusterdns::admin::Endpoint;
 use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, ask, ask_tcp, query_bytes, udp_exchange};
-use crate::harness::{TestServer, sample_cluster};
+use crate::harness::{TestServer, free_port, sample_cluster};
 use crate::http::{get, sample};
 use crate::upstream::{Mode, TestUpstream};
 
@@ -316,17 +316,6 @@ fn reload_changes_the_ttl_without_failing_a_query_and_refuses_a_broken_config() 
         sample(t, "coredns_reload_failed_total", &[]) == Some(1.0)
     });
     assert_eq!(sample(&text, "coredns_reload_failed_total", &[]), Some(1.0));
-}
-
-/// A port free for both TCP and UDP right now.
-fn free_port() -> u16 {
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// Starts the binary with a config; returns it and its DNS, ready and health addresses.
