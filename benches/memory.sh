@@ -12,9 +12,9 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin clusterdns --bin clusterdns-synth
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-./target/release/clusterdns-synth --out "$work" --queries 10 "$@" >/dev/null
+"${CARGO_TARGET_DIR:-target}"/release/clusterdns-synth --out "$work" --queries 10 "$@" >/dev/null
 port=$((20000 + RANDOM % 20000))
-./target/release/clusterdns --cluster-file "$work/cluster.yaml" --listen "127.0.0.1:$port" 2>"$work/log" &
+"${CARGO_TARGET_DIR:-target}"/release/clusterdns --cluster-file "$work/cluster.yaml" --listen "127.0.0.1:$port" 2>"$work/log" &
 pid=$!
 for _ in $(seq 1 300); do
     if dig +short +time=1 +tries=1 @127.0.0.1 -p "$port" kube-dns.kube-system.svc.cluster.local | grep -q 10.96.0.10; then

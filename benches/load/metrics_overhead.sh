@@ -13,7 +13,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-./target/release/clusterdns-synth --out "$work" --endpoints-per-headless 5 --queries 100000 >/dev/null
+"${CARGO_TARGET_DIR:-target}"/release/clusterdns-synth --out "$work" --endpoints-per-headless 5 --queries 100000 >/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 start() { # name metrics-listen: starts it; sets $port and appends to $pids
     port=$(free_port)
@@ -35,7 +35,7 @@ listen = ""
 [metrics]
 listen = "$2"
 EOT
-    RUST_LOG=warn taskset -c 0 ./target/release/clusterdns --config "$work/$1.toml" >/dev/null 2>"$work/$1.log" &
+    RUST_LOG=warn taskset -c 0 "${CARGO_TARGET_DIR:-target}"/release/clusterdns --config "$work/$1.toml" >/dev/null 2>"$work/$1.log" &
     pids+=($!)
     for _ in $(seq 1 200); do
         dig +short +time=1 +tries=1 @127.0.0.1 -p "$port" kube-dns.kube-system.svc.cluster.local | grep -q 10.96.0.10 && break

@@ -146,8 +146,9 @@ fi
 # ------------------------------------------------------------------ build and data
 log "building clusterdns (release)"
 (cd "$repo" && cargo build --release --locked --quiet --bin clusterdns --bin clusterdns-synth)
-clusterdns="$repo/target/release/clusterdns"
-synth="$repo/target/release/clusterdns-synth"
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
+clusterdns="$target_dir/release/clusterdns"
+synth="$target_dir/release/clusterdns-synth"
 
 data="$work/data"
 nqueries=100000
