@@ -98,7 +98,7 @@ impl Server {
     pub async fn start(config: Config) -> Result<Server, StartError> {
         let metrics = Metrics::new();
         let zone = Arc::new(ClusterZone::new());
-        let source = start_source(&config, zone.clone())?;
+        let source = start_source(&config, zone.clone(), &metrics)?;
         let resolver = build_resolver(&config, &metrics, None);
         let handler = Arc::new(QueryHandler::new(zone, config.zone_settings(), resolver));
         handler.set_log_queries(config.log.queries);
@@ -305,9 +305,11 @@ pub(crate) fn build_resolver(
 pub(crate) fn start_source(
     config: &Config,
     zone: Arc<ClusterZone>,
+    metrics: &Metrics,
 ) -> Result<SourceHandle, StartError> {
     let stop = Shutdown::new();
     let mut index = ClusterIndex::new(zone.clone(), config.index_settings());
+    index.set_programming_metric(metrics.programming_duration.clone());
     let mut threads = Vec::new();
     let mut tasks = Vec::new();
     match &config.source.file {

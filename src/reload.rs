@@ -97,7 +97,7 @@ impl Server {
             || new.index_settings() != self.config.index_settings()
             || (new.uses_kubernetes() && kube(&new) != kube(&self.config));
         let new_source = if source_changed {
-            let source = start_source(&new, Arc::new(ClusterZone::new()))?;
+            let source = start_source(&new, Arc::new(ClusterZone::new()), &self.metrics)?;
             // A zone fed by watches starts empty: swap it in once it has been listed, so
             // no query meets an empty zone (or after the startup timeout, as at start).
             let deadline = tokio::time::Instant::now() + new.kubernetes.startup_timeout;

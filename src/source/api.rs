@@ -35,6 +35,58 @@ pub struct ObjectMeta {
     /// Set by the API server on every change; what a watch resumes from.
     #[serde(default)]
     pub resource_version: String,
+    /// The one annotation DNS reads: when the change an EndpointSlice carries was
+    /// triggered, for the DNS programming latency metric.
+    #[serde(
+        default,
+        rename = "annotations",
+        deserialize_with = "last_change_trigger"
+    )]
+    pub last_change_trigger: Option<String>,
+}
+
+/// `endpoints.kubernetes.io/last-change-trigger-time`, set by the EndpointSlice controller.
+pub const LAST_CHANGE_TRIGGER: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+
+fn last_change_trigger<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let annotations = Option::<BTreeMap<String, String>>::deserialize(d)?;
+    Ok(annotations.and_then(|mut a| a.remove(LAST_CHANGE_TRIGGER)))
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time as Kubernetes writes them
+/// (`2026-11-27T08:00:00Z`, `2026-11-27T08:00:00.123456+01:00`).
+pub fn rfc3339_millis(text: &str) -> Option<u64> {
+    let (date, time) = text.split_once(['T', 't'])?;
+    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let (clock, offset_secs) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else {
+        let at = time.rfind(['+', '-'])?;
+        let (c, off) = time.split_at(at);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = off[1..].split_once(':')?;
+        (
+            c,
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
+        )
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut parts = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (parts.next()??, parts.next()??, parts.next()??);
+    let millis: i64 = format!("{frac:0<3}").get(..3)?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days since the epoch of a civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    let secs = days * 86400 + hh * 3600 + mm * 60 + ss - offset_secs;
+    u64::try_from(secs * 1000 + millis).ok()
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,6 +333,7 @@ impl TryFrom<EndpointSliceApi> for ClusterObject {
             service: service.into(),
             endpoints: endpoints.into(),
             ports: Arc::from(ports),
+            changed_at_ms: meta.last_change_trigger.as_deref().and_then(rfc3339_millis),
         }))
     }
 }
@@ -316,4 +369,24 @@ pub fn pod(p: PodApi) -> Result<Option<Pod>, ObjectError> {
         name: meta.name.as_str().into(),
         ips: ips.into(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_millis;
+
+    #[test]
+    fn reads_kubernetes_times() {
+        assert_eq!(rfc3339_millis("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(
+            rfc3339_millis("2026-11-27T08:00:00Z"),
+            Some(1_795_766_400_000)
+        );
+        assert_eq!(
+            rfc3339_millis("2026-11-27T09:00:00.250+01:00"),
+            Some(1_795_766_400_250)
+        );
+        assert_eq!(rfc3339_millis("2026-13-27T08:00:00Z"), None);
+        assert_eq!(rfc3339_millis("yesterday"), None);
+    }
 }

@@ -85,6 +85,10 @@ pub struct EndpointSlice {
     pub service: Arc<str>,
     pub endpoints: Box<[Endpoint]>,
     pub ports: Arc<[Port]>,
+    /// When the change this version carries was triggered (ms since the epoch), from
+    /// the `last-change-trigger-time` annotation: the start of the DNS programming
+    /// latency.
+    pub changed_at_ms: Option<u64>,
 }
 
 /// A pod that holds its IPs (phase Pending or Running); finished pods are deletions.

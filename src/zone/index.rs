@@ -41,6 +41,8 @@ pub struct ClusterIndex {
     /// Namespace names and topology zones, shared by every object that names them (a
     /// large cluster holds hundreds of thousands of pods and endpoints, in few of each).
     interned: HashSet<Arc<str>>,
+    /// `coredns_kubernetes_dns_programming_duration_seconds`, when metrics are kept.
+    programming: Option<prometheus::HistogramVec>,
 }
 
 /// A pod's addresses: one (no allocation) or several (dual stack).
@@ -80,6 +82,7 @@ impl ClusterIndex {
 
             pods: HashMap::new(),
             interned: HashSet::new(),
+            programming: None,
         }
     }
 
@@ -249,6 +252,7 @@ impl ClusterIndex {
             name: s.service.clone(),
         };
         let name = s.name.clone();
+        let changed_at = s.changed_at_ms;
         if let Some(old) = self.slices.insert(key, s)
             && old.service != svc.name
         {
@@ -269,6 +273,34 @@ impl ClusterIndex {
             .or_default()
             .insert(name);
         self.refresh_service(&svc);
+        self.observe_programming(&svc, changed_at);
+    }
+
+    /// Records `coredns_kubernetes_dns_programming_duration_seconds` from this metric.
+    pub fn set_programming_metric(&mut self, metric: prometheus::HistogramVec) {
+        self.programming = Some(metric);
+    }
+
+    /// How long the change of an EndpointSlice took from its trigger to being served.
+    /// As CoreDNS, only after the first sync: the triggers of a first list are old news.
+    fn observe_programming(&self, svc: &ServiceKey, changed_at_ms: Option<u64>) {
+        let (Some(metric), Some(at)) = (&self.programming, changed_at_ms) else {
+            return;
+        };
+        if !self.zone.listed() {
+            return;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let kind = match self.services.get(svc).map(|s| &s.kind) {
+            Some(ServiceType::ClusterIp(_)) => "cluster_ip",
+            Some(ServiceType::Headless) => "headless_with_selector",
+            _ => return,
+        };
+        metric
+            .with_label_values(&[kind])
+            .observe(now.saturating_sub(at) as f64 / 1000.0);
     }
 
     fn unlink_slice(&mut self, svc: &ServiceKey, slice: &Arc<str>) {

@@ -454,3 +454,49 @@ fn version_names_the_commit() {
         assert!(help.contains(flag), "--help does not document {flag}");
     }
 }
+
+#[test]
+fn dns_programming_latency_is_measured_from_the_slice_trigger_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, file) = TestServer::with_cluster(dir.path(), &sample_cluster(), "");
+    // web's EndpointSlice changes now, triggered (as the controller says) 2 s ago.
+    let out = Command::new("date")
+        .args(["-u", "-d", "2 seconds ago", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    let trigger = String::from_utf8(out.stdout).unwrap();
+    let edited = sample_cluster().replace(
+        "\"2025-03-12T16:20:03Z\"",
+        &format!("\"{}\"", trigger.trim()),
+    );
+    assert_ne!(
+        edited,
+        sample_cluster(),
+        "the sample's web slice carries a trigger time"
+    );
+    std::fs::write(&file, edited).unwrap();
+    let text = metrics_until(&s, |t| {
+        sample(
+            t,
+            "coredns_kubernetes_dns_programming_duration_seconds_count",
+            &[("service_kind", "cluster_ip")],
+        ) == Some(1.0)
+    });
+    let kind = [("service_kind", "cluster_ip")];
+    assert_eq!(
+        sample(
+            &text,
+            "coredns_kubernetes_dns_programming_duration_seconds_count",
+            &kind
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let sum = sample(
+        &text,
+        "coredns_kubernetes_dns_programming_duration_seconds_sum",
+        &kind,
+    )
+    .unwrap();
+    assert!((1.5..30.0).contains(&sum), "programming took {sum} s");
+}
