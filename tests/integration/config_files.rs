@@ -76,3 +76,30 @@ fn validate_refuses_with_file_line_and_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:", cluster.display())), "{err}");
 }
+
+/// The config in deploy/clusterdns.yaml's ConfigMap is a valid config for cluster mode.
+#[test]
+fn the_deployed_config_map_is_valid() {
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/clusterdns.yaml"
+    ))
+    .unwrap();
+    let start = manifest
+        .find("clusterdns.toml: |\n")
+        .expect("the ConfigMap holds clusterdns.toml")
+        + "clusterdns.toml: |\n".len();
+    let toml: String = manifest[start..]
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    let config =
+        Config::parse(Path::new("deploy/clusterdns.yaml"), &toml).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        config.uses_kubernetes(),
+        "in a cluster the zone comes from the API"
+    );
+    assert_eq!(config.listen.len(), 2);
+    assert_eq!(config.metrics.listen, Some("0.0.0.0:9153".parse().unwrap()));
+}
