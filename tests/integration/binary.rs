@@ -7,17 +7,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, query_bytes};
-use crate::harness::free_port;
-
-/// The HTTP endpoints on ephemeral ports, so tests running side by side do not collide.
-const EPHEMERAL_HTTP: [&str; 6] = [
-    "--health-listen",
-    "127.0.0.1:0",
-    "--ready-listen",
-    "127.0.0.1:0",
-    "--metrics-listen",
-    "127.0.0.1:0",
-];
+use crate::harness::{EPHEMERAL_HTTP, free_port};
 
 #[test]
 fn serves_the_built_in_sample_and_stops_on_sigterm() {

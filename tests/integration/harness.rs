@@ -116,3 +116,13 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// The HTTP endpoints on ephemeral ports, so tests running side by side do not collide.
+pub const EPHEMERAL_HTTP: [&str; 6] = [
+    "--health-listen",
+    "127.0.0.1:0",
+    "--ready-listen",
+    "127.0.0.1:0",
+    "--metrics-listen",
+    "127.0.0.1:0",
+];

@@ -445,14 +445,7 @@ fn the_binary_follows_its_kubeconfig() {
         .arg("--kubeconfig")
         .arg(&path)
         .args(["--listen", &dns.to_string()])
-        .args([
-            "--health-listen",
-            "127.0.0.1:0",
-            "--ready-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
+        .args(crate::harness::EPHEMERAL_HTTP)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
