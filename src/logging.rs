@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::dns::handler::{Plugin, Transport};
+use crate::dns::wire::rcode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -48,7 +49,7 @@ pub fn log_query(
             let flags = flags(r);
             tracing::info!(
                 target: "clusterdns::query",
-                client = %peer, proto, name, qtype, rcode = rcode_name(r[3] & 0x0f), flags,
+                client = %peer, proto, name, qtype, rcode = rcode::name(r[3] & 0x0f), flags,
                 request_size = query.len(), response_size = r.len(), plugin = ?plugin,
                 duration_us = elapsed.as_micros() as u64,
                 "query"
@@ -98,15 +99,6 @@ fn flags(r: &[u8]) -> String {
         }
     }
     f.join(",")
-}
-
-fn rcode_name(code: u8) -> &'static str {
-    [
-        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-    ]
-    .get(code as usize)
-    .copied()
-    .unwrap_or("other")
 }
 
 /// Gathers repeated errors: the first of a kind is logged at once, the next ones within

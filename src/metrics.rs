@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use prometheus::core::Collector;
 use prometheus::local::{LocalHistogram, LocalIntCounter};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder, exponential_buckets,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder, exponential_buckets,
 };
 
 use crate::dns::handler::{Plugin, Transport};
@@ -507,11 +507,6 @@ fn has_badvers(r: &[u8]) -> bool {
         && r[r.len() - 11..r.len() - 8] == [0, 0, 41]
         && r[r.len() - 6] == 1
         && r[10..12] != [0, 0]
-}
-
-/// A histogram handle for one-off observations outside the query path.
-pub fn observe(h: &Histogram, d: Duration) {
-    h.observe(d.as_secs_f64());
 }
 
 #[cfg(test)]

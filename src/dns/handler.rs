@@ -199,9 +199,11 @@ impl QueryHandler {
                 Some(r) if r.forwarder.serves(&name) => {
                     let mut key = [0u8; cache::MAX_KEY_LEN];
                     let len = cache::key_of(&q, &mut key);
-                    match r.cache.get(&key[..len], Instant::now()) {
+                    // One clock read decides freshness and counts the TTLs down alike.
+                    let now = Instant::now();
+                    match r.cache.get(&key[..len], now) {
                         Lookup::Fresh { entry, prefetch } => {
-                            entry.answer.serve(&q, Instant::now(), false, limit, out);
+                            entry.answer.serve(&q, now, false, limit, out);
                             if prefetch {
                                 r.prefetch(Question::of(&q));
                             }

@@ -37,6 +37,16 @@ pub mod rcode {
     pub const REFUSED: u8 = 5;
     /// Extended rcode 16: upper eight bits go in the OPT TTL, lower four in the header.
     pub const BADVERS: u16 = 16;
+
+    /// The name of a header rcode, as logs and metric labels spell it.
+    pub fn name(code: u8) -> &'static str {
+        [
+            "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+        ]
+        .get(code as usize)
+        .copied()
+        .unwrap_or("other")
+    }
 }
 
 pub const HEADER_LEN: usize = 12;

@@ -23,19 +23,6 @@ use crate::zone::ZoneName;
 use crate::zone::names::QName;
 use upstream::Upstream;
 
-/// The rcode label of the proxy metrics.
-fn rcode_name(code: u8) -> &'static str {
-    match code {
-        0 => "NOERROR",
-        1 => "FORMERR",
-        2 => "SERVFAIL",
-        3 => "NXDOMAIN",
-        4 => "NOTIMP",
-        5 => "REFUSED",
-        _ => "other",
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
@@ -290,7 +277,7 @@ impl Forwarder {
                 }
             };
             let code = match &answer {
-                Ok(a) => rcode_name(a[3] & 0x0f),
+                Ok(a) => rcode::name(a[3] & 0x0f),
                 Err(_) => "timeout",
             };
             let to = up.addr.to_string();
