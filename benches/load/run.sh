@@ -228,23 +228,29 @@ for candidate in '[health]\nlisten = ""\nlameduck = 0' '[health]\nlisten = ""' \
 done
 # cd_config FILE: append the extra sections to a clusterdns config
 cd_config() { cat "$cd_extra" >>"$1"; }
-# first_error LOG: the first line of a server log that looks like an error
-first_error() { grep -m1 -iE 'error|cannot|failed|clusterdns:' "$1" 2>/dev/null | cut -c1-160 || true; }
-
-servers=()
-declare -A pid_of port_of
-if want authoritative || want latency || want memory; then
-    cat >"$work/clusterdns.toml" <<EOF
-listen = ["127.0.0.1:$port_cd"]
+# cd_cluster_config FILE PORT SOURCE [SOURCE-LINE]: a clusterdns config serving the
+# generated cluster from SOURCE (a file or a folder) on one UDP worker
+cd_cluster_config() {
+    cat >"$1" <<EOF
+listen = ["127.0.0.1:$2"]
 [server]
 udp_workers = 1
 [kubernetes]
 zones = ["cluster.local", "10.in-addr.arpa"]
 ttl = 5
 [source]
-file = "$data/cluster.yaml"
+file = "$3"
+${4:-}
 EOF
-    cd_config "$work/clusterdns.toml"
+    cd_config "$1"
+}
+# first_error LOG: the first line of a server log that looks like an error
+first_error() { grep -m1 -iE 'error|cannot|failed|clusterdns:' "$1" 2>/dev/null | cut -c1-160 || true; }
+
+servers=()
+declare -A pid_of port_of
+if want authoritative || want latency || want memory; then
+    cd_cluster_config "$work/clusterdns.toml" "$port_cd" "$data/cluster.yaml"
     log "starting clusterdns on 127.0.0.1:$port_cd"
     RUST_LOG=warn start clusterdns "$clusterdns" --config "$work/clusterdns.toml"
     pid_of[clusterdns]=$pid port_of[clusterdns]=$port_cd
@@ -472,18 +478,7 @@ if want churn; then
     mkdir -p "$churn_dir"
     ln "$data/cluster.yaml" "$churn_dir/cluster.yaml" 2>/dev/null || cp "$data/cluster.yaml" "$churn_dir/"
     python3 "$bench" churn-file --dir "$churn_dir" --gen 0 --services 50
-    cat >"$work/clusterdns-churn.toml" <<EOF
-listen = ["127.0.0.1:$port_churn"]
-[server]
-udp_workers = 1
-[kubernetes]
-zones = ["cluster.local", "10.in-addr.arpa"]
-ttl = 5
-[source]
-file = "$churn_dir"
-poll_interval_ms = 100
-EOF
-    cd_config "$work/clusterdns-churn.toml"
+    cd_cluster_config "$work/clusterdns-churn.toml" "$port_churn" "$churn_dir" "poll_interval_ms = 100"
     log "churn: starting clusterdns on the folder $churn_dir (big cluster.yaml + churn.yaml)"
     RUST_LOG=warn start clusterdns-churn "$clusterdns" --config "$work/clusterdns-churn.toml"
     pid_churn=$pid
