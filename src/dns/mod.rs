@@ -4,6 +4,7 @@
 pub mod handler;
 pub mod tcp;
 pub mod udp;
+pub mod udp_batch;
 pub mod wire;
 pub mod writer;
 

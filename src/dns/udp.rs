@@ -1,10 +1,11 @@
 //! UDP: one blocking socket and one thread per core, all bound to the same port with
-//! SO_REUSEPORT so the kernel spreads datagrams over them. Each thread owns its receive
-//! and response buffers and its metrics recorder, so answering a query allocates nothing
-//! and shares nothing.
+//! SO_REUSEPORT so the kernel spreads datagrams over them. Each thread takes the queries
+//! waiting on its socket in batches ([`super::udp_batch`]) and owns its buffers and its
+//! metrics recorder, so answering a query allocates nothing and shares nothing.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::handler::{QueryHandler, Reply, Transport};
+use super::handler::{Plugin, QueryHandler, Reply, Transport};
+use super::udp_batch::{BATCH, Inbox, Outbox};
 use crate::logging;
 use crate::metrics::{self, Metrics};
 use crate::shutdown::Shutdown;
@@ -72,14 +74,27 @@ pub fn spawn_workers(sockets: Vec<UdpSocket>, worker: Worker) -> io::Result<Vec<
         .collect()
 }
 
+/// What became of one datagram of a batch.
+#[derive(Clone, Copy)]
+enum Outcome {
+    /// Answered: the index of the answer in the outbox.
+    Sent(usize, Plugin),
+    /// Read, but nothing to send (not a query, or too broken to answer, or a panic).
+    Dropped,
+    /// Handed to the runtime, which records it when the upstream answers.
+    Deferred,
+}
+
 impl Worker {
     fn serve(&self, socket: Arc<UdpSocket>) {
-        let mut packet = vec![0u8; 65535];
-        let mut out = Vec::with_capacity(4096);
+        let fd = socket.as_raw_fd();
+        let mut inbox = Inbox::new();
+        let mut outbox = Outbox::new();
+        let mut outcomes = [Outcome::Dropped; BATCH];
         let mut recorder = self.metrics.recorder(&self.server);
         while !self.shutdown.is_triggered() {
-            let (len, peer) = match socket.recv_from(&mut packet) {
-                Ok(r) => r,
+            let count = match inbox.receive(fd) {
+                Ok(count) => count,
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -95,41 +110,63 @@ impl Worker {
                     continue;
                 }
             };
+            // One clock read per batch: every query of it waited from here until the
+            // batch's answers left, and that is the time it is charged.
             let started = Instant::now();
-            let query = &packet[..len];
-            let reply = catch_unwind(AssertUnwindSafe(|| {
-                self.handler.handle(query, Transport::Udp, &mut out)
-            }));
-            let response = match reply {
-                Ok(Reply::Send(plugin)) => {
-                    if let Err(e) = socket.send_to(&out, peer) {
-                        tracing::debug!(error = %e, %peer, "udp send failed");
-                    }
-                    Some((&out[..], plugin))
-                }
-                Ok(Reply::Drop) => None,
-                Ok(Reply::Defer) => {
-                    self.defer(query.to_vec(), peer, socket.clone(), started);
+            outbox.clear();
+            for (i, outcome) in outcomes.iter_mut().enumerate().take(count) {
+                let Some((query, sender, peer)) = inbox.get(i) else {
+                    tracing::debug!(
+                        "udp datagram dropped: longer than any query, or from an unknown address family"
+                    );
+                    *outcome = Outcome::Dropped;
                     continue;
-                }
-                Err(_) => {
-                    self.metrics.panics.inc();
-                    tracing::error!(%peer, "answering a query panicked; the packet was dropped");
-                    None
-                }
-            };
-            let elapsed = started.elapsed();
-            if self.count {
-                recorder.record(&metrics::sample(
-                    Transport::Udp,
-                    peer.is_ipv6(),
-                    query,
-                    response,
-                    elapsed,
-                ));
+                };
+                let out = outbox.next_buffer();
+                let reply = catch_unwind(AssertUnwindSafe(|| {
+                    self.handler.handle(query, Transport::Udp, out)
+                }));
+                *outcome = match reply {
+                    Ok(Reply::Send(plugin)) => Outcome::Sent(outbox.push(sender), plugin),
+                    Ok(Reply::Drop) => Outcome::Dropped,
+                    Ok(Reply::Defer) => {
+                        self.defer(query.to_vec(), peer, socket.clone(), started);
+                        Outcome::Deferred
+                    }
+                    Err(_) => {
+                        self.metrics.panics.inc();
+                        tracing::error!(%peer, "answering a query panicked; the packet was dropped");
+                        Outcome::Dropped
+                    }
+                };
             }
-            if self.handler.log_queries() {
-                logging::log_query(peer, Transport::Udp, query, response, elapsed);
+            outbox.send(fd);
+            let elapsed = started.elapsed();
+            let log = self.handler.log_queries();
+            if self.count || log {
+                for (i, outcome) in outcomes.iter().enumerate().take(count) {
+                    let response = match *outcome {
+                        Outcome::Sent(slot, plugin) => Some((outbox.answer(slot), plugin)),
+                        Outcome::Dropped => None,
+                        Outcome::Deferred => continue,
+                    };
+                    let Some((query, _, peer)) = inbox.get(i) else {
+                        continue;
+                    };
+                    if self.count {
+                        let sample = metrics::sample(
+                            Transport::Udp,
+                            peer.is_ipv6(),
+                            query,
+                            response,
+                            elapsed,
+                        );
+                        recorder.record(&sample);
+                    }
+                    if log {
+                        logging::log_query(peer, Transport::Udp, query, response, elapsed);
+                    }
+                }
             }
             recorder.maybe_flush();
         }

@@ -120,6 +120,24 @@ fn bad_packets_get_formerr_notimp_or_silence() {
 
     // Truncated header: dropped.
     assert!(udp_exchange(s.udp(), &good[..7]).is_none());
+    // A valid query padded past 4096 bytes (longer than any query over UDP): dropped,
+    // and the queries received in the same batch are still answered.
+    let mut long = good.clone();
+    long.resize(6000, 0);
+    let fresh = UdpSocket::bind("127.0.0.1:0").unwrap();
+    fresh
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    fresh.send_to(&long, s.udp()).unwrap();
+    fresh.send_to(&good, s.udp()).unwrap();
+    let mut buf = [0u8; 4096];
+    let (len, _) = fresh.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..2], &good[..2]);
+    assert_eq!(rcode_of(&buf[..len]), 0);
+    assert!(
+        fresh.recv_from(&mut buf).is_err(),
+        "the long query was answered"
+    );
     // qdcount 0 and 2: FORMERR.
     let mut q = good.clone();
     q[5] = 0;
