@@ -261,8 +261,28 @@ def cmd_dnsperf(a):
     return 0 if rec["status"] == "ok" else 1
 
 
+def settled_memory_kb(pid, window=2.0, limit=15.0, step=0.25):
+    """memory_kb once VmRSS has moved by under 1% over `window` seconds (at most `limit`).
+
+    A server that has just loaded its data may still hold the allocator's garbage from
+    parsing it: jemalloc (clusterdns) hands freed pages back over a second or two, and a
+    reading taken in that window measures the load, not the server."""
+    start = time.monotonic()
+    samples = [(start, memory_kb(pid))]
+    while time.monotonic() - start < limit:
+        time.sleep(step)
+        now = time.monotonic()
+        samples.append((now, memory_kb(pid)))
+        old = [m for t, m in samples if now - t >= window]
+        if old:
+            before, current = old[-1][0], samples[-1][1][0]
+            if abs(current - before) <= 0.01 * max(before, 1):
+                break
+    return samples[-1][1]
+
+
 def cmd_mem(a):
-    rss, pss, hwm, n = memory_kb(a.pid)
+    rss, pss, hwm, n = settled_memory_kb(a.pid)
     rec = {"scenario": a.scenario, "server": a.server, "variant": a.variant, "run": 1,
            "status": "ok", "rss_kb": rss, "pss_kb": pss, "hwm_kb": hwm, "processes": n}
     append(a.record, rec)
