@@ -431,7 +431,9 @@ impl QueryRecorder {
         self.unflushed += 1;
     }
 
-    /// Flushes when enough has piled up; cheap to call after every query.
+    /// Flushes when enough has piled up; cheap to call after every batch of queries (it
+    /// reads the clock only when the count is a multiple of 16, and flushes after at most
+    /// FLUSH_EVERY queries whatever the batch sizes).
     pub fn maybe_flush(&mut self) {
         if self.unflushed >= FLUSH_EVERY
             || (self.unflushed > 0

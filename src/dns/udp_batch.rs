@@ -28,7 +28,7 @@ pub const BATCH: usize = 32;
 /// Room for one query. Resolvers send queries of a few dozen bytes and advertise at most
 /// 4096 for EDNS; a longer datagram is no query we could answer over UDP, and is dropped
 /// (the kernel flags it `MSG_TRUNC`).
-pub const SLOT: usize = 4096;
+const SLOT: usize = 4096;
 
 /// Where a datagram came from, kept in the kernel's form so that the answer goes back
 /// without a conversion.
