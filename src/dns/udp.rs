@@ -88,8 +88,8 @@ enum Outcome {
 impl Worker {
     fn serve(&self, socket: Arc<UdpSocket>) {
         let fd = socket.as_raw_fd();
-        let mut inbox = Inbox::new();
-        let mut outbox = Outbox::new();
+        let mut inbox = Inbox::default();
+        let mut outbox = Outbox::default();
         let mut outcomes = [Outcome::Dropped; BATCH];
         let mut recorder = self.metrics.recorder(&self.server);
         while !self.shutdown.is_triggered() {

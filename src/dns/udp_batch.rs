@@ -96,7 +96,9 @@ pub struct Inbox {
     buffers: Box<[u8]>,
     senders: [Sender; BATCH],
     lens: [usize; BATCH],
-    truncated: [bool; BATCH],
+    /// Each sender's address, read once per datagram; `None` for a datagram to drop
+    /// (longer than a slot, or from an address family we cannot answer).
+    peers: [Option<SocketAddr>; BATCH],
     iovs: [libc::iovec; BATCH],
     headers: [libc::mmsghdr; BATCH],
     count: usize,
@@ -104,23 +106,19 @@ pub struct Inbox {
 
 impl Default for Inbox {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Inbox {
-    pub fn new() -> Self {
         Self {
             buffers: vec![0u8; BATCH * SLOT].into_boxed_slice(),
             senders: [Sender::empty(); BATCH],
             lens: [0; BATCH],
-            truncated: [false; BATCH],
+            peers: [None; BATCH],
             iovs: [empty_iovec(); BATCH],
             headers: [empty_header(); BATCH],
             count: 0,
         }
     }
+}
 
+impl Inbox {
     /// Waits for a datagram (up to the socket's read timeout) and takes it with all that
     /// are queued behind it, up to [`BATCH`]. Returns how many it took.
     pub fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
@@ -162,7 +160,12 @@ impl Inbox {
             let header = &self.headers[i];
             self.senders[i].len = header.msg_hdr.msg_namelen;
             self.lens[i] = (header.msg_len as usize).min(SLOT);
-            self.truncated[i] = header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            let truncated = header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            self.peers[i] = if truncated {
+                None
+            } else {
+                self.senders[i].address()
+            };
         }
         Ok(self.count)
     }
@@ -170,13 +173,16 @@ impl Inbox {
     /// The `i`th datagram of the last batch, with its sender, or `None` for one to drop
     /// (longer than a slot, or from an address we cannot answer).
     pub fn get(&self, i: usize) -> Option<(&[u8], &Sender, SocketAddr)> {
-        if i >= self.count || self.truncated[i] {
+        if i >= self.count {
             return None;
         }
-        let sender = &self.senders[i];
-        let peer = sender.address()?;
+        let peer = self.peers[i]?;
         let start = i * SLOT;
-        Some((&self.buffers[start..start + self.lens[i]], sender, peer))
+        Some((
+            &self.buffers[start..start + self.lens[i]],
+            &self.senders[i],
+            peer,
+        ))
     }
 }
 
@@ -192,12 +198,6 @@ pub struct Outbox {
 
 impl Default for Outbox {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Outbox {
-    pub fn new() -> Self {
         Self {
             answers: (0..BATCH).map(|_| Vec::with_capacity(1232)).collect(),
             to: [Sender::empty(); BATCH],
@@ -206,7 +206,9 @@ impl Outbox {
             count: 0,
         }
     }
+}
 
+impl Outbox {
     /// The buffer the next answer is written into; [`Outbox::push`] queues it.
     pub fn next_buffer(&mut self) -> &mut Vec<u8> {
         &mut self.answers[self.count]
@@ -290,8 +292,8 @@ mod tests {
 
     /// Echoes `total` datagrams back with an "a" in front, in as many batches as it takes.
     fn echo(server: &UdpSocket, client: &UdpSocket, total: usize) {
-        let mut inbox = Inbox::new();
-        let mut outbox = Outbox::new();
+        let mut inbox = Inbox::default();
+        let mut outbox = Outbox::default();
         let mut seen = 0;
         let mut batches = 0;
         while seen < total {
@@ -352,7 +354,7 @@ mod tests {
         let to = server.local_addr().unwrap();
         client.send_to(&vec![7u8; SLOT + 100], to).unwrap();
         client.send_to(b"small", to).unwrap();
-        let mut inbox = Inbox::new();
+        let mut inbox = Inbox::default();
         let mut got = Vec::new();
         while got.len() < 2 {
             let n = inbox.receive(server.as_raw_fd()).unwrap();
@@ -365,10 +367,10 @@ mod tests {
     fn an_answer_that_cannot_be_sent_does_not_hold_back_the_next() {
         let (server, client) = pair("127.0.0.1:0", "127.0.0.1:0").unwrap();
         burst(&server, &client, 1);
-        let mut inbox = Inbox::new();
+        let mut inbox = Inbox::default();
         assert_eq!(inbox.receive(server.as_raw_fd()).unwrap(), 1);
         let (_, sender, _) = inbox.get(0).unwrap();
-        let mut outbox = Outbox::new();
+        let mut outbox = Outbox::default();
         // A datagram too long for UDP: the kernel refuses it with EMSGSIZE.
         outbox.next_buffer().resize(70_000, 0);
         outbox.push(sender);
