@@ -216,7 +216,9 @@ impl Forwarder {
     /// Resolves `question` upstream. Identical questions in flight share one exchange.
     pub async fn forward(self: &Arc<Self>, question: Question) -> Result<Arc<[u8]>, ForwardError> {
         let waiter = {
-            let mut inflight = self.inflight.lock().expect("inflight lock");
+            // A panic elsewhere cannot leave the map half-changed (insert and remove are
+            // whole), so a poisoned lock is taken as it is, like the other locks here.
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
             match inflight.get_mut(&question) {
                 Some(waiters) => {
                     let (tx, rx) = oneshot::channel();
@@ -237,7 +239,7 @@ impl Forwarder {
         let waiters = self
             .inflight
             .lock()
-            .expect("inflight lock")
+            .unwrap_or_else(|p| p.into_inner())
             .remove(&question)
             .unwrap_or_default();
         for w in waiters {
