@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clusterdns::testing::{
+use clusterdns_testkit::{
     Ep, FakeApi, FakeApiServer, endpoint_slice, kubeconfig, namespace, pod, service,
 };
 use hickory_proto::op::Message;
@@ -49,7 +49,7 @@ fn headless(i: usize) -> bool {
 fn slice_endpoints(s: usize, not_ready: Option<usize>) -> Vec<Ep> {
     (0..PER_SLICE)
         .map(|e| {
-            let ep = clusterdns::testing::ep(&pod_ip(s * PER_SLICE + e));
+            let ep = clusterdns_testkit::ep(&pod_ip(s * PER_SLICE + e));
             if not_ready == Some(e) {
                 ep.not_ready()
             } else {

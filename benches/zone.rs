@@ -20,8 +20,8 @@ use clusterdns::dns::{QueryHandler, Transport};
 use clusterdns::source::ClusterEvent;
 use clusterdns::source::file;
 use clusterdns::source::objects::ClusterObject;
-use clusterdns::synth::{SynthCluster, SynthParams};
 use clusterdns::zone::{ClusterIndex, ClusterZone, IndexSettings, ZoneSettings};
+use clusterdns_testkit::synth::{SynthCluster, SynthParams};
 use divan::{AllocProfiler, Bencher, black_box};
 
 #[global_allocator]

@@ -20,9 +20,5 @@ pub mod metrics;
 pub mod reload;
 pub mod shutdown;
 pub mod source;
-pub mod synth;
-/// Test support (a fake Kubernetes API server, object builders): used by the
-/// integration tests and benchmarks, never by the server itself.
-pub mod testing;
 pub mod version;
 pub mod zone;

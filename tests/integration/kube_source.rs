@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clusterdns::admin::Endpoint;
-use clusterdns::testing::{
+use clusterdns_testkit::{
     FakeApi, FakeApiServer, endpoint_slice, ep, kubeconfig, namespace, pod, service,
 };
 use hickory_proto::rr::RecordType;
@@ -468,7 +468,7 @@ fn rbac_grants_exactly_what_is_watched() {
     let c = Cluster::start(shop(), &[], "pods = \"verified\"");
     c.wait_ready();
     let watching = || {
-        clusterdns::testing::fake_api::RESOURCES
+        clusterdns_testkit::fake_api::RESOURCES
             .iter()
             .all(|r| c.api.served("watch", r.plural) > 0)
     };
@@ -503,7 +503,7 @@ fn rbac_grants_exactly_what_is_watched() {
         }
     }
     granted.sort();
-    let mut used: Vec<String> = clusterdns::testing::fake_api::RESOURCES
+    let mut used: Vec<String> = clusterdns_testkit::fake_api::RESOURCES
         .iter()
         .filter(|r| c.api.served("list", r.plural) > 0 && c.api.served("watch", r.plural) > 0)
         .map(|r| {

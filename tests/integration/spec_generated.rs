@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
-use clusterdns::synth::{SynthCluster, SynthEndpoint, SynthParams, SynthService};
+use clusterdns_testkit::synth::{SynthCluster, SynthEndpoint, SynthParams, SynthService};
 use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, ask, ask_tcp};

@@ -11,7 +11,7 @@ use crate::client::{
     Answer, ask, ask_tcp, query_bytes, tcp_connect, tcp_read, tcp_send, udp_exchange,
 };
 use crate::harness::{TestServer, sample_cluster};
-use clusterdns::synth::{SynthCluster, SynthParams};
+use clusterdns_testkit::synth::{SynthCluster, SynthParams};
 
 fn still_answers(s: &TestServer) {
     let a = ask(s.udp(), "web.shop.svc.cluster.local", RecordType::A);

@@ -115,7 +115,8 @@ mod tests {
         ));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kubeconfig");
-        std::fs::write(&path, crate::testing::kubeconfig("http://127.0.0.1:1")).unwrap();
+        let kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:1\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n";
+        std::fs::write(&path, kubeconfig).unwrap();
         assert!(client(Some(&path), None).is_ok());
         let err = client(Some(&dir.path().join("missing")), None)
             .err()

@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use kube::core::PartialObjectMeta;
 
 use super::FakeApi;
-use crate::testing::{endpoint_slice, ep, namespace, pod, service};
+use crate::objects::{endpoint_slice, ep, namespace, pod, service};
 
 fn cluster() -> FakeApi {
     let api = FakeApi::new();

@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::FakeApi;
 use super::store::{Change, Filter, RESOURCES, Resource, Stored, resource_by_path};
-use crate::source::selector::LabelSelector;
+use clusterdns::source::selector::LabelSelector;
 
 type Params = Query<HashMap<String, String>>;
 

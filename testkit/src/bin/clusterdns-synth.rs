@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use clusterdns::synth::{SynthCluster, SynthParams};
+use clusterdns_testkit::synth::{SynthCluster, SynthParams};
 
 /// Write a synthetic Kubernetes cluster and what its DNS must answer.
 ///

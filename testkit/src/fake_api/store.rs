@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::source::selector::LabelSelector;
+use clusterdns::source::selector::LabelSelector;
 
 /// A resource the fake serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,7 @@
-//! Test support, shipped in the library so that integration tests and benchmarks share
-//! it: a fake Kubernetes API server ([`fake_api`]), builders for the objects it serves,
-//! and a kubeconfig pointing at it. Nothing in the server uses this module.
-
-pub mod fake_api;
+//! Builders for the Kubernetes objects the fake API server serves, and a kubeconfig
+//! pointing at it.
 
 use serde_json::{Value, json};
-
-pub use fake_api::{FakeApi, FakeApiServer};
 
 /// A kubeconfig for `server` (e.g. `http://127.0.0.1:PORT`) with a bearer token the fake
 /// ignores.

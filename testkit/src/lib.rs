@@ -1,0 +1,13 @@
+//! Test support for clusterdns, kept out of the server: the integration tests and the
+//! benchmarks depend on it, the `clusterdns` binary does not link it.
+//!
+//! - [`fake_api`]: a fake Kubernetes API server (lists, watches, 410 Gone, selectors);
+//! - [`objects`]: builders for the objects it serves, and a kubeconfig pointing at it;
+//! - [`synth`]: deterministic synthetic clusters (also the `clusterdns-synth` binary).
+
+pub mod fake_api;
+pub mod objects;
+pub mod synth;
+
+pub use fake_api::{FakeApi, FakeApiServer};
+pub use objects::{Ep, endpoint_slice, ep, kubeconfig, namespace, pod, service};
