@@ -253,3 +253,6 @@ impl ResponseCache {
         self.entries.entry_count()
     }
 }
+
+#[cfg(test)]
+mod tests;
