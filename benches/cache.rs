@@ -1,8 +1,8 @@
 //! The response cache.
 //!
-//! `hit`: one query packet in → answer out through `QueryHandler::handle`, for a name the
-//! cache holds (parse, zone miss, key, moka lookup, copy, TTL rewrite, ID and case patch,
-//! OPT) — the whole synchronous path a UDP worker runs for a cache hit. Warm.
+//! `hit`: one query packet in → answer out through `Driver::handle`, for a name the
+//! cache holds (parse, zone miss, loop guard, key, moka lookup, copy, TTL rewrite, ID and
+//! case patch, OPT) — the whole synchronous path a UDP worker runs for a cache hit. Warm.
 //! `serve_only`: just the entry's `serve` (copy + TTL rewrite + patch).
 //!
 //! Before the timings it prints the resident memory that 100,000 cached entries add to
@@ -12,15 +12,16 @@
 
 use std::sync::{Arc, LazyLock};
 
+use clusterdns::cache::CacheMetrics;
 use clusterdns::cache::{CacheSettings, CachedAnswer, ResponseCache};
-use clusterdns::dns::handler::Plugin;
-use clusterdns::dns::handler::Resolver;
-use clusterdns::dns::wire::parse_query;
-use clusterdns::dns::{QueryHandler, Reply, Transport};
-use clusterdns::forward::{ForwardSettings, Forwarder};
-use clusterdns::metrics::{CacheMetrics, ForwardMetrics};
+use clusterdns::forward::{ForwardMetrics, ForwardSettings, Forwarder};
+use clusterdns::metrics::Metrics;
+use clusterdns::server::chain::{CacheStage, ForwardStage, LoopGuard, ZoneStage};
+use clusterdns::server::{
+    Chain, Driver, Observer, Origin, Plugin, Replier, Stage, Step, Transport,
+};
+use clusterdns::wire::{QName, parse_query};
 use clusterdns::zone::ClusterZone;
-use clusterdns::zone::names::QName;
 use divan::{AllocProfiler, Bencher, black_box};
 
 #[global_allocator]
@@ -107,7 +108,9 @@ fn report_memory() {
 }
 
 struct Loaded {
-    handler: QueryHandler,
+    driver: Driver,
+    observer: Arc<Observer>,
+    replier: Replier,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -132,11 +135,35 @@ static LOADED: LazyLock<Loaded> = LazyLock::new(|| {
         ForwardMetrics::default(),
     );
     let settings = clusterdns::config::Config::default().zone_settings();
-    let resolver = Resolver::new(Arc::new(cache), forwarder, runtime.handle().clone());
-    // QueryHandler takes the runtime it is made in for deferred answers.
+    let forwarder = Arc::new(forwarder);
+    let chain = Chain {
+        stages: vec![
+            Stage::Zone(ZoneStage {
+                zone: Arc::new(ClusterZone::new()),
+                settings,
+            }),
+            Stage::LoopGuard(LoopGuard {
+                forwarder: forwarder.clone(),
+            }),
+            Stage::Cache(CacheStage {
+                cache: Arc::new(cache),
+            }),
+            Stage::Forward(ForwardStage { forwarder }),
+        ],
+    };
+    // The driver takes the runtime it is made in for answers that wait on upstreams.
     let _entered = runtime.enter();
+    let metrics = Metrics::new();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     Loaded {
-        handler: QueryHandler::new(Arc::new(ClusterZone::new()), settings, Some(resolver)),
+        driver: Driver::new(chain, metrics.panics.clone()),
+        observer: Arc::new(Observer::new(
+            "dns://bench".into(),
+            metrics,
+            true,
+            Default::default(),
+        )),
+        replier: Replier::Udp(Arc::new(socket)),
         _runtime: runtime,
     }
 });
@@ -145,16 +172,21 @@ static LOADED: LazyLock<Loaded> = LazyLock::new(|| {
 fn hit(bencher: Bencher) {
     let packet = query(&name(42));
     let mut out = Vec::with_capacity(4096);
-    assert_eq!(
-        LOADED.handler.handle(&packet, Transport::Udp, &mut out),
-        Reply::Send(Plugin::Cache)
-    );
+    let origin = Origin {
+        transport: Transport::Udp,
+        peer: "127.0.0.1:53".parse().unwrap(),
+        received: std::time::Instant::now(),
+        observer: &LOADED.observer,
+        replier: &LOADED.replier,
+    };
+    let Step::Answer(o) = LOADED.driver.handle(&packet, &origin, &mut out) else {
+        panic!("not answered at once");
+    };
+    assert_eq!(o.response.map(|r| r.plugin), Some(Plugin::Cache));
     assert_eq!(out[7], 2, "two answers from the cache");
     bencher.bench_local(|| {
-        LOADED
-            .handler
-            .handle(black_box(&packet), Transport::Udp, &mut out);
-        black_box(&out);
+        let step = LOADED.driver.handle(black_box(&packet), &origin, &mut out);
+        black_box((&out, step));
     });
 }
 

@@ -2,7 +2,7 @@
 //! services in 100 namespaces, 1,000 headless services × 20 endpoints, 50,000 pods.
 //!
 //! `answer_*`: one query packet in, one answer packet out, through the same
-//! `QueryHandler::handle` the UDP and TCP transports call (parse, lookup, encode), warm:
+//! `Driver::handle` the UDP and TCP transports call (parse, chain, lookup, encode), warm:
 //! the zone is loaded once and the output buffer is reused, as a UDP worker does.
 //! The allocation counts come from divan's AllocProfiler.
 //!
@@ -16,7 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use clusterdns::config::Config;
-use clusterdns::dns::{QueryHandler, Transport};
+use clusterdns::metrics::Metrics;
+use clusterdns::server::chain::ZoneStage;
+use clusterdns::server::{Chain, Driver, Observer, Origin, Replier, Stage, Step, Transport};
 use clusterdns::source::ClusterEvent;
 use clusterdns::source::file;
 use clusterdns::source::objects::ClusterObject;
@@ -33,7 +35,9 @@ fn main() {
 
 struct Loaded {
     _runtime: tokio::runtime::Runtime,
-    handler: QueryHandler,
+    driver: Driver,
+    observer: Arc<Observer>,
+    replier: Replier,
     index: ClusterIndex,
     cluster: SynthCluster,
     slices: Vec<ClusterObject>,
@@ -63,14 +67,29 @@ fn load() -> Loaded {
             .map(ClusterEvent::Apply)
             .chain([ClusterEvent::InitialSyncDone]),
     );
-    // The handler keeps the runtime it is made in (for answers that wait on upstreams).
+    // The driver keeps the runtime it is made in (for answers that wait on upstreams).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let _entered = runtime.enter();
+    let metrics = Metrics::new();
+    let chain = Chain {
+        stages: vec![Stage::Zone(ZoneStage {
+            zone,
+            settings: settings(),
+        })],
+    };
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     Loaded {
         _runtime: runtime,
-        handler: QueryHandler::new(zone, settings(), None),
+        driver: Driver::new(chain, metrics.panics.clone()),
+        observer: Arc::new(Observer::new(
+            "dns://bench".into(),
+            metrics,
+            true,
+            Default::default(),
+        )),
+        replier: Replier::Udp(Arc::new(socket)),
         index,
         cluster,
         slices,
@@ -97,14 +116,20 @@ fn answer(bencher: Bencher, name: &str, qtype: u16) {
     let loaded = LOADED.lock().unwrap();
     let packet = query(name, qtype);
     let mut out = Vec::with_capacity(4096);
+    let origin = Origin {
+        transport: Transport::Udp,
+        peer: "127.0.0.1:53".parse().unwrap(),
+        received: std::time::Instant::now(),
+        observer: &loaded.observer,
+        replier: &loaded.replier,
+    };
     // Check once that the answer is a real one.
-    loaded.handler.handle(&packet, Transport::Udp, &mut out);
+    let step = loaded.driver.handle(&packet, &origin, &mut out);
+    assert!(matches!(step, Step::Answer(_)), "no answer for {name}");
     assert!(out.len() > packet.len(), "no answer for {name}");
     bencher.bench_local(|| {
-        loaded
-            .handler
-            .handle(black_box(&packet), Transport::Udp, &mut out);
-        black_box(&out);
+        let step = loaded.driver.handle(black_box(&packet), &origin, &mut out);
+        black_box((&out, step));
     });
 }
 

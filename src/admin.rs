@@ -12,7 +12,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::dns::QueryHandler;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
@@ -27,7 +26,8 @@ pub enum Endpoint {
 /// What the endpoints report on.
 #[derive(Clone)]
 pub struct AdminState {
-    pub handler: Arc<QueryHandler>,
+    /// Whether what answers DNS is ready (the zone listed once, …).
+    pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM: `/ready` turns 503 for the lameduck period.
     pub draining: Arc<AtomicBool>,
@@ -35,7 +35,7 @@ pub struct AdminState {
 
 impl AdminState {
     pub fn is_ready(&self) -> bool {
-        !self.draining.load(Ordering::Relaxed) && self.handler.chain().zone.listed()
+        !self.draining.load(Ordering::Relaxed) && (self.ready)()
     }
 }
 

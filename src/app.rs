@@ -1,4 +1,4 @@
-//! Wiring: config → source → zone index → query handler → listeners, plus the operator's
+//! Wiring: config → source → zone index → chain and driver → listeners, plus the operator's
 //! HTTP endpoints. Owns start-up order (the zone is loaded before any socket answers),
 //! lameduck and shutdown. Reloading a running server lives in [`crate::reload`].
 
@@ -16,12 +16,12 @@ use tokio::net::TcpListener;
 use crate::admin::{self, AdminState, Endpoint};
 use crate::cache::ResponseCache;
 use crate::config::Config;
-use crate::dns::QueryHandler;
-use crate::dns::handler::{Chain, Resolver};
-use crate::dns::tcp::{self, TcpContext, TcpLimits};
-use crate::dns::udp::{self, Worker};
 use crate::forward::Forwarder;
 use crate::metrics::Metrics;
+use crate::server::chain::{CacheStage, ForwardStage, LoopGuard, ZoneStage};
+use crate::server::tcp::{self, TcpContext, TcpLimits};
+use crate::server::udp::{self, Worker};
+use crate::server::{Chain, Driver, Observer, Stage};
 use crate::shutdown::Shutdown;
 use crate::source::ClusterEvent;
 use crate::source::file::{self, ClusterFile, FileError};
@@ -83,7 +83,9 @@ pub(crate) struct HttpListener {
 /// A running server.
 pub struct Server {
     pub(crate) config: Config,
-    pub(crate) handler: Arc<QueryHandler>,
+    pub(crate) driver: Arc<Driver>,
+    /// Whether every query is logged (`[log] queries`, changed on reload).
+    pub(crate) log_queries: Arc<AtomicBool>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) draining: Arc<AtomicBool>,
     pub(crate) source: Option<SourceHandle>,
@@ -99,11 +101,12 @@ impl Server {
         let metrics = Metrics::new();
         let zone = Arc::new(ClusterZone::new());
         let source = start_source(&config, zone.clone(), &metrics)?;
-        let resolver = build_resolver(&config, &metrics, None);
-        let handler = Arc::new(QueryHandler::new(zone, config.zone_settings(), resolver));
-        handler.set_log_queries(config.log.queries);
+        let upstreams = build_upstreams(&config, &metrics, None);
+        let chain = chain_of(&config, zone, upstreams);
+        let driver = Arc::new(Driver::new(chain, metrics.panics.clone()));
         let mut server = Server {
-            handler,
+            driver,
+            log_queries: Arc::new(AtomicBool::new(config.log.queries)),
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
             source: Some(source),
@@ -120,11 +123,11 @@ impl Server {
             let listener = server.bind_http(endpoint, addr).await?;
             server.http.push(listener);
         }
-        if let Some(r) = &server.handler.chain().resolver {
+        if let Some(forwarder) = server.driver.chain().forwarder() {
             // Now that we answer, find out whether a local upstream sends queries back to us.
             server
                 .tasks
-                .push(tokio::spawn(r.forwarder.clone().probe_loops()));
+                .push(tokio::spawn(forwarder.clone().probe_loops()));
         }
         Ok(server)
     }
@@ -141,19 +144,21 @@ impl Server {
         let tcp = listener.local_addr().map_err(listen_err)?;
         let stop = Shutdown::new();
         // The `server` label names where it answers (with the real port when 0 was asked).
-        let server: Arc<str> = format!("dns://{udp}").into();
+        let observer = Arc::new(Observer::new(
+            format!("dns://{udp}").into(),
+            self.metrics.clone(),
+            self.config.metrics.listen.is_some(),
+            self.log_queries.clone(),
+        ));
         let worker = Worker {
-            handler: self.handler.clone(),
-            metrics: self.metrics.clone(),
-            server: server.clone(),
-            count: self.config.metrics.listen.is_some(),
+            driver: self.driver.clone(),
+            observer: observer.clone(),
             shutdown: stop.clone(),
         };
         let threads = udp::spawn_workers(sockets, worker).map_err(StartError::Thread)?;
         let cx = TcpContext {
-            handler: self.handler.clone(),
-            metrics: self.metrics.clone(),
-            server,
+            driver: self.driver.clone(),
+            observer,
             limits: TcpLimits {
                 idle_timeout: self.config.server.tcp_idle_timeout,
                 max_connections: self.config.server.tcp_max_connections,
@@ -196,8 +201,9 @@ impl Server {
     }
 
     fn admin_state(&self) -> AdminState {
+        let driver = self.driver.clone();
         AdminState {
-            handler: self.handler.clone(),
+            ready: Arc::new(move || driver.chain().is_ready()),
             metrics: self.metrics.clone(),
             draining: self.draining.clone(),
         }
@@ -219,8 +225,8 @@ impl Server {
             .map(|h| h.local)
     }
 
-    pub fn handler(&self) -> &Arc<QueryHandler> {
-        &self.handler
+    pub fn driver(&self) -> &Arc<Driver> {
+        &self.driver
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -275,13 +281,20 @@ async fn join_threads(threads: Vec<JoinHandle<()>>) {
     .await;
 }
 
+/// The cache and the forwarder behind the zones.
+#[derive(Clone)]
+pub(crate) struct Upstreams {
+    pub(crate) cache: Arc<ResponseCache>,
+    pub(crate) forwarder: Arc<Forwarder>,
+}
+
 /// The cache and forwarder, when there are upstreams. An existing cache is kept (a
 /// reload that leaves its settings alone keeps its contents).
-pub(crate) fn build_resolver(
+pub(crate) fn build_upstreams(
     config: &Config,
     metrics: &Metrics,
     cache: Option<Arc<ResponseCache>>,
-) -> Option<Resolver> {
+) -> Option<Upstreams> {
     let forward = config.forward_settings();
     if forward.upstreams.is_empty() && forward.stub_domains.is_empty() {
         tracing::info!("no upstreams: names outside the cluster zones are REFUSED");
@@ -293,11 +306,35 @@ pub(crate) fn build_resolver(
             metrics.cache.clone(),
         ))
     });
-    Some(Resolver::new(
+    Some(Upstreams {
         cache,
-        Forwarder::new(forward, metrics.forward.clone()),
-        tokio::runtime::Handle::current(),
-    ))
+        forwarder: Arc::new(Forwarder::new(forward, metrics.forward.clone())),
+    })
+}
+
+/// The chain of the block: the cluster zones, then, when there are upstreams, the loop
+/// guard, the cache and the forwarder (CoreDNS's kubernetes, loop, cache, forward).
+pub(crate) fn chain_of(config: &Config, zone: Arc<ClusterZone>, up: Option<Upstreams>) -> Chain {
+    let mut stages = vec![Stage::Zone(ZoneStage {
+        zone,
+        settings: config.zone_settings(),
+    })];
+    if let Some(Upstreams { cache, forwarder }) = up {
+        stages.push(Stage::LoopGuard(LoopGuard {
+            forwarder: forwarder.clone(),
+        }));
+        stages.push(Stage::Cache(CacheStage { cache }));
+        stages.push(Stage::Forward(ForwardStage { forwarder }));
+    }
+    Chain { stages }
+}
+
+/// The upstreams of a running chain.
+pub(crate) fn upstreams_of(chain: &Chain) -> Option<Upstreams> {
+    Some(Upstreams {
+        cache: chain.cache()?.clone(),
+        forwarder: chain.forwarder()?.clone(),
+    })
 }
 
 /// Starts the configured source feeding `zone`: the cluster file (first read before this
@@ -415,22 +452,4 @@ fn watch_file(
             }
         }
     })
-}
-
-/// Replaces the handler's chain, keeping what the caller does not replace.
-pub(crate) fn chain_with(
-    handler: &QueryHandler,
-    zone: Option<Arc<ClusterZone>>,
-    config: &Config,
-    resolver: Option<Option<Resolver>>,
-) {
-    let old = handler.chain();
-    handler.set_chain(Chain {
-        zone: zone.unwrap_or_else(|| old.zone.clone()),
-        settings: config.zone_settings(),
-        resolver: match resolver {
-            Some(r) => r.map(Arc::new),
-            None => old.resolver.clone(),
-        },
-    });
 }

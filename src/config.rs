@@ -11,7 +11,8 @@ use thiserror::Error;
 
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::forward::{ForwardSettings, Policy, resolv_conf};
-use crate::zone::{IndexSettings, PodMode, ZoneName, ZoneSettings};
+use crate::wire::ZoneName;
+use crate::zone::{IndexSettings, PodMode, ZoneSettings};
 
 /// The default TTL of cluster records, as CoreDNS (kubeadm configures 30).
 pub const DEFAULT_TTL: u32 = 5;

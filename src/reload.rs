@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use thiserror::Error;
 
-use crate::app::{Server, StartError, build_resolver, chain_with, start_source};
+use std::sync::atomic::Ordering;
+
+use crate::app::{Server, StartError, build_upstreams, chain_of, start_source, upstreams_of};
 use crate::config::{Config, ConfigError};
 use crate::zone::ClusterZone;
 
@@ -152,24 +154,25 @@ impl Server {
                 }
             }
         }
-        // 3. The chain: zone, settings, resolver (keeping the cache if its settings stay).
-        let resolver = if new.forward != self.config.forward || new.cache != self.config.cache {
+        // 3. The chain: zone, settings, upstreams (keeping the cache if its settings stay).
+        let old = self.driver.chain();
+        let upstreams = if new.forward != self.config.forward || new.cache != self.config.cache {
             let keep = (new.cache == self.config.cache)
-                .then(|| {
-                    self.handler
-                        .chain()
-                        .resolver
-                        .as_ref()
-                        .map(|r| r.cache.clone())
-                })
+                .then(|| old.cache().cloned())
                 .flatten();
-            Some(build_resolver(&new, &self.metrics, keep))
+            build_upstreams(&new, &self.metrics, keep)
         } else {
-            None
+            upstreams_of(&old)
         };
-        let zone = new_source.as_ref().map(|s| s.zone.clone());
-        chain_with(&self.handler, zone, &new, resolver);
-        self.handler.set_log_queries(new.log.queries);
+        let zone = match &new_source {
+            Some(s) => s.zone.clone(),
+            None => old
+                .zone_stage()
+                .map(|z| z.zone.clone())
+                .unwrap_or_else(|| Arc::new(ClusterZone::new())),
+        };
+        self.driver.set_chain(chain_of(&new, zone, upstreams));
+        self.log_queries.store(new.log.queries, Ordering::Relaxed);
         // 4. Stop what was replaced.
         if let Some(old) = new_source.and_then(|s| self.source.replace(s)) {
             old.stop().await;

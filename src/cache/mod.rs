@@ -3,7 +3,7 @@
 //! of any handler that produces wire responses (the node-local mode puts it before the
 //! cluster DNS).
 
-pub mod answer;
+pub mod metrics;
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -12,11 +12,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::dns::wire::{MAX_NAME_LEN, Query};
-use crate::metrics::CacheMetrics;
-use crate::zone::ZoneName;
-use crate::zone::names::QName;
-pub use answer::{AnswerKind, CachedAnswer, TtlPolicy};
+pub use crate::wire::answer::{AnswerKind, CachedAnswer, TtlPolicy};
+use crate::wire::{MAX_NAME_LEN, QName, Query, ZoneName};
+pub use metrics::CacheMetrics;
 
 /// Key bytes: lower-case wire name, type, class, DO.
 pub const MAX_KEY_LEN: usize = MAX_NAME_LEN + 5;
@@ -82,6 +80,18 @@ pub struct Entry {
     pub answer: CachedAnswer,
     hits: AtomicU32,
     prefetching: AtomicBool,
+}
+
+impl Entry {
+    /// An answer served once and not kept (a chain with no cache stage before its
+    /// forwarder).
+    pub fn uncached(answer: CachedAnswer) -> Arc<Entry> {
+        Arc::new(Entry {
+            answer,
+            hits: AtomicU32::new(0),
+            prefetching: AtomicBool::new(false),
+        })
+    }
 }
 
 /// What a lookup found.

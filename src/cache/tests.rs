@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::*;
-use crate::dns::wire::parse_query;
+use crate::wire::parse_query;
 
 const A: u16 = 1;
 const SOA: u16 = 6;
@@ -265,7 +265,10 @@ fn expired_answers_stay_usable_within_the_serve_stale_window_only() {
     f.insert("old.example", &response("old.example", 0, &[30], None));
     assert!(fresh(&f.get("old.example", 29)));
     assert!(matches!(f.get("old.example", 30), Lookup::Stale(_)));
-    assert_eq!(f.served_ttls("old.example", 80, true), [answer::STALE_TTL]);
+    assert_eq!(
+        f.served_ttls("old.example", 80, true),
+        [crate::wire::answer::STALE_TTL]
+    );
     assert!(matches!(f.get("old.example", 89), Lookup::Stale(_)));
     assert!(matches!(f.get("old.example", 90), Lookup::Miss));
     assert!(
@@ -286,7 +289,7 @@ fn serve_stale_off_means_expired_is_gone() {
 
 #[test]
 fn zones_listed_in_no_success_and_no_denial_are_served_but_not_kept() {
-    let zone = |z: &str| crate::zone::ZoneName::parse(z).unwrap();
+    let zone = |z: &str| crate::wire::ZoneName::parse(z).unwrap();
     let f = Fixture::new(CacheSettings {
         no_success: vec![zone("cluster.local")],
         no_denial: vec![zone("example.net")],

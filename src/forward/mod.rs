@@ -3,6 +3,7 @@
 //! a cap on queries in flight, coalescing of identical questions, and detection of the
 //! loop where an upstream sends our queries back to us.
 
+pub mod metrics;
 pub mod resolv_conf;
 pub mod upstream;
 
@@ -16,11 +17,9 @@ use rand::seq::SliceRandom;
 use thiserror::Error;
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::dns::wire::{Query, rcode};
 use crate::logging::Consolidator;
-use crate::metrics::ForwardMetrics;
-use crate::zone::ZoneName;
-use crate::zone::names::QName;
+use crate::wire::{QName, Query, Rcode, ZoneName};
+pub use metrics::ForwardMetrics;
 use upstream::Upstream;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -279,7 +278,7 @@ impl Forwarder {
                 }
             };
             let code = match &answer {
-                Ok(a) => rcode::name(a[3] & 0x0f),
+                Ok(a) => Rcode::from_parts(a[3], 0).name(),
                 Err(_) => "timeout",
             };
             let to = up.addr.to_string();
@@ -288,7 +287,7 @@ impl Forwarder {
                 .with_label_values(&["forward", &to, code])
                 .observe(started.elapsed().as_secs_f64());
             match answer {
-                Ok(a) if a[3] & 0x0f == rcode::SERVFAIL => {
+                Ok(a) if Rcode::from_parts(a[3], 0) == Rcode::SERVFAIL => {
                     // Answered, but could not resolve: another upstream may.
                     up.succeeded();
                     servfail = Some(a);

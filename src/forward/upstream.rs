@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
-use crate::metrics::ForwardMetrics;
+use super::metrics::ForwardMetrics;
 
 /// Idle TCP connections kept per upstream.
 const TCP_POOL: usize = 8;
@@ -177,7 +177,7 @@ pub fn matches_query(query: &[u8], answer: &[u8]) -> bool {
     if answer.len() < 12 || query.len() < 12 || answer[..2] != query[..2] || answer[2] & 0x80 == 0 {
         return false;
     }
-    let Some(qend) = crate::cache::answer::skip_name(query, 12).map(|e| e + 4) else {
+    let Some(qend) = crate::wire::answer::skip_name(query, 12).map(|e| e + 4) else {
         return false;
     };
     let question = &query[12..qend.min(query.len())];

@@ -9,5 +9,5 @@ pub mod settings;
 pub mod view;
 
 pub use index::{ClusterIndex, IndexSettings};
-pub use settings::{PodMode, ZoneName, ZoneSettings};
+pub use settings::{PodMode, ZoneSettings};
 pub use view::ClusterZone;

@@ -3,100 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::dns::wire::{HEADER_LEN, MAX_LABELS, Query};
-
-/// A name in the message: lower-cased labels for matching, plus where its wire form sits
-/// so that answers can point at it (and so echo the case it was written in).
-pub struct QName<'a> {
-    labels: [&'a [u8]; MAX_LABELS],
-    count: usize,
-    /// The wire form as it stands in the message (original case).
-    wire: &'a [u8],
-    /// Offset of `wire` in the message.
-    offset: u16,
-}
-
-impl<'a> QName<'a> {
-    /// The question's name.
-    pub fn question(q: &'a Query<'_>) -> Self {
-        let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
-        for (slot, l) in labels.iter_mut().zip(q.labels()) {
-            *slot = l;
-        }
-        QName {
-            labels,
-            count: q.label_count(),
-            wire: q.qname_wire,
-            offset: HEADER_LEN as u16,
-        }
-    }
-
-    /// A name we wrote ourselves (a CNAME target) at `offset`; `wire` is lower-case.
-    pub fn written(wire: &'a [u8], offset: u16) -> Option<Self> {
-        let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
-        let mut count = 0;
-        let mut pos = 0;
-        while let Some(&len) = wire.get(pos) {
-            if len == 0 {
-                return Some(QName {
-                    labels,
-                    count,
-                    wire,
-                    offset,
-                });
-            }
-            *labels.get_mut(count)? = wire.get(pos + 1..pos + 1 + len as usize)?;
-            count += 1;
-            pos += 1 + len as usize;
-        }
-        None
-    }
-
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    pub fn label(&self, i: usize) -> &'a [u8] {
-        self.labels[i]
-    }
-
-    pub fn labels(&self) -> &[&'a [u8]] {
-        &self.labels[..self.count]
-    }
-
-    /// Byte offset within `wire` of the suffix starting at label `i`.
-    fn wire_pos(&self, i: usize) -> usize {
-        self.labels[..i.min(self.count)]
-            .iter()
-            .map(|l| l.len() + 1)
-            .sum()
-    }
-
-    /// Message offset of the suffix starting at label `i` (for compression pointers).
-    pub fn suffix_offset(&self, i: usize) -> u16 {
-        self.offset + self.wire_pos(i) as u16
-    }
-
-    /// Wire bytes of the suffix starting at label `i`, in the case it was written.
-    pub fn suffix_wire(&self, i: usize) -> &'a [u8] {
-        &self.wire[self.wire_pos(i)..]
-    }
-
-    /// Whether the name ends in `zone` (lower-case labels); returns the label index where
-    /// the zone starts.
-    pub fn zone_start(&self, zone: &[Box<[u8]>]) -> Option<usize> {
-        let start = self.count.checked_sub(zone.len())?;
-        self.labels[start..self.count]
-            .iter()
-            .zip(zone)
-            .all(|(a, b)| *a == &**b)
-            .then_some(start)
-    }
-}
+use crate::wire::QName;
 
 /// What a name inside a forward (cluster) zone refers to. Labels are lower-case.
 #[derive(Debug, PartialEq, Eq)]
@@ -142,7 +49,7 @@ pub enum ZonalMode {
 
 /// Reads `name` (whose zone starts at label `zone_start`) by the rules of `dns-spec.md`.
 pub fn classify<'a>(name: &QName<'a>, zone_start: usize, zonal: bool) -> ClusterName<'a> {
-    let l = &name.labels[..zone_start];
+    let l = &name.labels()[..zone_start];
     let Some((&kind, rest)) = l.split_last() else {
         return ClusterName::Apex;
     };

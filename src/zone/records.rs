@@ -4,12 +4,12 @@
 
 use std::net::IpAddr;
 
-use crate::dns::wire::{MAX_NAME_LEN, rcode, rtype};
-use crate::dns::writer::{NameRef, ResponseWriter, Section};
 use crate::source::objects::Port;
+use crate::wire::writer::{NameRef, ResponseWriter, Section};
+use crate::wire::{MAX_NAME_LEN, QName, Rcode, rtype};
 
 use super::names::{
-    ClusterName, QName, ReverseName, ServiceName, ZonalMode, classify, pod_ip, reverse_name,
+    ClusterName, ReverseName, ServiceName, ZonalMode, classify, pod_ip, reverse_name,
 };
 use super::settings::{PodMode, ZoneSettings};
 use super::view::{ClusterZone, EndpointView, ServiceKind, ServiceView, ptr_answer};
@@ -98,13 +98,13 @@ pub fn answer(
         Found::NxDomain => {
             if !zone.synced() {
                 // Until the first full sync an unknown name may just not have arrived yet.
-                a.w.set_rcode(rcode::SERVFAIL as u16);
+                a.w.set_rcode(Rcode::SERVFAIL);
                 return ZoneOutcome::Answered;
             }
             if !chased && settings.falls_through(name) {
                 return ZoneOutcome::FallThrough;
             }
-            a.w.set_rcode(rcode::NXDOMAIN as u16);
+            a.w.set_rcode(Rcode::NXDOMAIN);
             a.soa(Section::Authority, apex);
             ZoneOutcome::Answered
         }

@@ -1,7 +1,7 @@
 //! How the zone answers: the zones served, TTL, pod mode and the other options of
 //! CoreDNS's `kubernetes` plugin, in the form the query path wants them.
 
-use super::names::QName;
+use crate::wire::{QName, ZoneName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -10,51 +10,6 @@ pub enum PodMode {
     #[default]
     Insecure,
     Verified,
-}
-
-/// A zone name as lower-case labels and its wire form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZoneName {
-    pub labels: Vec<Box<[u8]>>,
-    pub wire: Box<[u8]>,
-    pub reverse: bool,
-}
-
-impl ZoneName {
-    /// Parses `cluster.local`, `cluster.local.` or `.` (the root, matching every name).
-    pub fn parse(text: &str) -> Option<ZoneName> {
-        let trimmed = text.trim_end_matches('.').to_ascii_lowercase();
-        let mut labels = Vec::new();
-        let mut wire = Vec::new();
-        if !trimmed.is_empty() {
-            for l in trimmed.split('.') {
-                if l.is_empty()
-                    || l.len() > 63
-                    || !l
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                {
-                    return None;
-                }
-                wire.push(l.len() as u8);
-                wire.extend_from_slice(l.as_bytes());
-                labels.push(l.as_bytes().into());
-            }
-        }
-        wire.push(0);
-        if wire.len() > 255 {
-            return None;
-        }
-        let reverse = trimmed == "in-addr.arpa"
-            || trimmed == "ip6.arpa"
-            || trimmed.ends_with(".in-addr.arpa")
-            || trimmed.ends_with(".ip6.arpa");
-        Some(ZoneName {
-            labels,
-            wire: wire.into(),
-            reverse,
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,8 @@
 //! §9). Owner names are compression pointers into the question, which always sits at
 //! byte 12 — so every name we derive from the question echoes the client's case for free.
 
-use super::wire::{CLASS_IN, HEADER_LEN, Query, rcode, rtype};
+use super::query::{HEADER_LEN, Head, Query};
+use super::rcode::{CLASS_IN, Rcode, rtype};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Room kept free for the OPT record (11 bytes) when the client used EDNS.
@@ -37,13 +38,20 @@ pub enum NameRef<'n> {
 
 pub struct ResponseWriter<'b> {
     buf: &'b mut Vec<u8>,
+    state: WriterState,
+}
+
+/// Where a response stands, apart from its bytes: kept while the query waits for an
+/// upstream, so that the response can be resumed where it was left.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterState {
     limit: usize,
     edns: bool,
     counts: [u16; 3],
     /// Set once a record of this section (or an earlier one) did not fit.
     full: Option<Section>,
     truncated: bool,
-    rcode: u16,
+    rcode: Rcode,
     flags: u16,
 }
 
@@ -51,57 +59,77 @@ impl<'b> ResponseWriter<'b> {
     /// Starts a response to `q`: header and echoed question. `max_size` is the transport
     /// limit (65535 for TCP, the EDNS size or 512 for UDP).
     pub fn new(buf: &'b mut Vec<u8>, q: &Query<'_>, max_size: usize) -> Self {
+        Self::for_head(buf, &q.head(), q.packet, max_size)
+    }
+
+    /// As [`ResponseWriter::new`], for a query known by its [`Head`] and its packet.
+    pub fn for_head(buf: &'b mut Vec<u8>, head: &Head, packet: &[u8], max_size: usize) -> Self {
         buf.clear();
-        buf.extend_from_slice(&q.id.to_be_bytes());
+        buf.extend_from_slice(&head.id.to_be_bytes());
         // QR, opcode as sent, RD and CD copied.
-        let flags = 0x8000 | (q.flags & 0x7800) | (q.flags & 0x0100) | (q.flags & 0x0010);
+        let f = head.flags;
+        let flags = 0x8000 | (f & 0x7800) | (f & 0x0100) | (f & 0x0010);
         buf.extend_from_slice(&[0; 10]);
-        buf.extend_from_slice(q.question_wire());
-        let edns = q.edns.is_some();
+        buf.extend_from_slice(head.question_wire(packet));
+        let edns = head.edns.is_some();
         ResponseWriter {
             buf,
-            limit: max_size.saturating_sub(if edns { OPT_LEN } else { 0 }),
-            edns,
-            counts: [0; 3],
-            full: None,
-            truncated: false,
-            rcode: rcode::NOERROR as u16,
-            flags,
+            state: WriterState {
+                limit: max_size.saturating_sub(if edns { OPT_LEN } else { 0 }),
+                edns,
+                counts: [0; 3],
+                full: None,
+                truncated: false,
+                rcode: Rcode::NOERROR,
+                flags,
+            },
         }
+    }
+
+    /// Puts the response aside (its bytes stay in the buffer) to [`ResponseWriter::resume`]
+    /// it later.
+    pub fn suspend(self) -> WriterState {
+        self.state
+    }
+
+    /// Goes on writing a response put aside with [`ResponseWriter::suspend`]; `buf` holds
+    /// its bytes as they were.
+    pub fn resume(buf: &'b mut Vec<u8>, state: WriterState) -> Self {
+        ResponseWriter { buf, state }
     }
 
     /// A response with just a header (and no question): for packets whose question
     /// could not be read.
-    pub fn header_only(buf: &mut Vec<u8>, id: u16, request_flags: u16, code: u8) {
+    pub fn header_only(buf: &mut Vec<u8>, id: u16, request_flags: u16, code: Rcode) {
         buf.clear();
         buf.extend_from_slice(&id.to_be_bytes());
-        let flags = 0x8000 | (request_flags & 0x7900) | code as u16;
+        let flags = 0x8000 | (request_flags & 0x7900) | u16::from(code.header_bits());
         buf.extend_from_slice(&flags.to_be_bytes());
         buf.extend_from_slice(&[0; 8]);
     }
 
-    pub fn set_rcode(&mut self, code: u16) {
-        self.rcode = code;
+    pub fn set_rcode(&mut self, code: Rcode) {
+        self.state.rcode = code;
     }
 
-    pub fn rcode(&self) -> u16 {
-        self.rcode
+    pub fn rcode(&self) -> Rcode {
+        self.state.rcode
     }
 
     pub fn set_authoritative(&mut self) {
-        self.flags |= 0x0400;
+        self.state.flags |= 0x0400;
     }
 
     pub fn set_recursion_available(&mut self) {
-        self.flags |= 0x0080;
+        self.state.flags |= 0x0080;
     }
 
     pub fn set_truncated(&mut self) {
-        self.truncated = true;
+        self.state.truncated = true;
     }
 
     pub fn count(&self, section: Section) -> u16 {
-        self.counts[section as usize]
+        self.state.counts[section as usize]
     }
 
     /// The message as written so far.
@@ -131,7 +159,7 @@ impl<'b> ResponseWriter<'b> {
 
     /// Whether records can still go into `section` (nothing there or before has been cut).
     pub fn has_room(&self, section: Section) -> bool {
-        self.full.is_none_or(|f| section < f)
+        self.state.full.is_none_or(|f| section < f)
     }
 
     pub fn a(&mut self, s: Section, owner: NameRef<'_>, ttl: u32, ip: Ipv4Addr) -> bool {
@@ -248,7 +276,7 @@ impl<'b> ResponseWriter<'b> {
         rdata: impl FnOnce(&mut Self),
     ) -> bool {
         debug_assert!(
-            self.counts[s as usize + 1..].iter().all(|&c| c == 0),
+            self.state.counts[s as usize + 1..].iter().all(|&c| c == 0),
             "sections are written in order"
         );
         if !self.has_room(s) {
@@ -263,37 +291,38 @@ impl<'b> ResponseWriter<'b> {
         self.buf.extend_from_slice(&[0, 0]);
         rdata(self);
         let rdlen = self.buf.len() - rdlen_at - 2;
-        if self.buf.len() > self.limit || rdlen > u16::MAX as usize {
+        if self.buf.len() > self.state.limit || rdlen > u16::MAX as usize {
             self.buf.truncate(start);
-            self.full = Some(s);
+            self.state.full = Some(s);
             if s != Section::Additional {
-                self.truncated = true;
+                self.state.truncated = true;
             }
             return false;
         }
         self.buf[rdlen_at..rdlen_at + 2].copy_from_slice(&(rdlen as u16).to_be_bytes());
-        self.counts[s as usize] += 1;
+        self.state.counts[s as usize] += 1;
         true
     }
 
     /// Completes the message: header counts, flags, rcode and the OPT record.
     pub fn finish(self) {
-        let mut flags = self.flags | (self.rcode & 0x0f);
-        if self.truncated {
+        let ResponseWriter { buf, state } = self;
+        let mut flags = state.flags | u16::from(state.rcode.header_bits());
+        if state.truncated {
             flags |= 0x0200;
         }
-        let b = &mut *self.buf;
+        let b = &mut *buf;
         b[2..4].copy_from_slice(&flags.to_be_bytes());
         b[4..6].copy_from_slice(&1u16.to_be_bytes());
-        b[6..8].copy_from_slice(&self.counts[0].to_be_bytes());
-        b[8..10].copy_from_slice(&self.counts[1].to_be_bytes());
-        let mut arcount = self.counts[2];
-        if self.edns {
+        b[6..8].copy_from_slice(&state.counts[0].to_be_bytes());
+        b[8..10].copy_from_slice(&state.counts[1].to_be_bytes());
+        let mut arcount = state.counts[2];
+        if state.edns {
             arcount += 1;
             b.push(0); // root owner
             b.extend_from_slice(&rtype::OPT.to_be_bytes());
             b.extend_from_slice(&ADVERTISED_UDP_SIZE.to_be_bytes());
-            b.push((self.rcode >> 4) as u8); // extended rcode
+            b.push(state.rcode.extended_bits()); // extended rcode
             b.extend_from_slice(&[0, 0, 0]); // version 0, no DO (we do not sign)
             b.extend_from_slice(&[0, 0]); // no options
         }
@@ -305,7 +334,7 @@ impl<'b> ResponseWriter<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::wire::parse_query;
+    use crate::wire::parse_query;
 
     fn query() -> Vec<u8> {
         let mut p = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];

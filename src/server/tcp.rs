@@ -14,9 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::timeout;
 
-use super::handler::{QueryHandler, Reply, Transport};
-use crate::logging;
-use crate::metrics::{self, Metrics};
+use super::driver::{Driver, Origin, Replier, Step, Transport};
+use super::observe::Observer;
 use crate::shutdown::Shutdown;
 
 #[derive(Debug, Clone, Copy)]
@@ -34,10 +33,8 @@ const GRACE: Duration = Duration::from_secs(2);
 /// What every connection needs.
 #[derive(Clone)]
 pub struct TcpContext {
-    pub handler: Arc<QueryHandler>,
-    pub metrics: Arc<Metrics>,
-    /// The `server` label: `dns://ADDR:PORT`.
-    pub server: Arc<str>,
+    pub driver: Arc<Driver>,
+    pub observer: Arc<Observer>,
     pub limits: TcpLimits,
 }
 
@@ -76,7 +73,8 @@ pub async fn serve(listener: TcpListener, cx: TcpContext, shutdown: Shutdown) {
     let _ = timeout(GRACE, slots.acquire_many(max as u32)).await;
 }
 
-fn frame(message: &[u8]) -> Vec<u8> {
+/// A message with its two-byte length in front, as TCP carries it.
+pub fn frame(message: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(message.len() + 2);
     frame.extend_from_slice(&(message.len() as u16).to_be_bytes());
     frame.extend_from_slice(message);
@@ -105,6 +103,7 @@ async fn connection(
         }
         io::Result::Ok(())
     });
+    let replier = Replier::Tcp(tx.clone());
     let mut message = Vec::with_capacity(512);
     let mut out = Vec::with_capacity(512);
     loop {
@@ -129,50 +128,29 @@ async fn connection(
             }
             Ok(r) => r?,
         };
-        let started = Instant::now();
-        let response = match cx.handler.handle(&message, Transport::Tcp, &mut out) {
-            Reply::Drop => None,
-            Reply::Send(plugin) => Some(plugin),
-            Reply::Defer => {
-                // Answered when the upstream is: later queries on this connection need not wait.
-                let (cx, tx, message) = (cx.clone(), tx.clone(), message.clone());
-                tokio::spawn(async move {
-                    let answer = cx
-                        .handler
-                        .clone()
-                        .handle_deferred(message.clone(), Transport::Tcp)
-                        .await;
-                    if let Some((out, _)) = &answer {
-                        let _ = tx.send(frame(out)).await;
-                    }
-                    let response = answer.as_ref().map(|(out, p)| (&out[..], *p));
-                    let elapsed = started.elapsed();
-                    let sample = metrics::sample(
-                        Transport::Tcp,
-                        peer.is_ipv6(),
-                        &message,
-                        response,
-                        elapsed,
-                    );
-                    cx.metrics.record_shared(&cx.server, &sample);
-                    if cx.handler.log_queries() {
-                        logging::log_query(peer, Transport::Tcp, &message, response, elapsed);
-                    }
-                });
-                continue;
-            }
+        let origin = Origin {
+            transport: Transport::Tcp,
+            peer,
+            received: Instant::now(),
+            observer: &cx.observer,
+            replier: &replier,
         };
-        let (elapsed, answer) = (started.elapsed(), response.map(|p| (&out[..], p)));
-        let sample = metrics::sample(Transport::Tcp, peer.is_ipv6(), &message, answer, elapsed);
-        cx.metrics.record_shared(&cx.server, &sample);
-        if cx.handler.log_queries() {
-            logging::log_query(peer, Transport::Tcp, &message, answer, elapsed);
-        }
-        if response.is_some() && tx.send(frame(&out)).await.is_err() {
+        let answered = match cx.driver.handle(&message, &origin, &mut out) {
+            // Answered later by the driver: later queries on this connection need not wait.
+            Step::Pending => continue,
+            Step::Answer(o) => (o, true),
+            Step::Drop(o) => (o, false),
+        };
+        let (mut observation, send) = answered;
+        observation.elapsed = origin.received.elapsed();
+        cx.observer.record_shared(&observation, &message);
+        if send && tx.send(frame(&out)).await.is_err() {
             break; // the writer failed: the connection is gone
         }
     }
-    // Deferred answers hold their own senders: the writer ends once they are delivered.
+    // Answers still owed hold their own senders (the replier's among them): the writer
+    // ends once they are delivered.
+    drop(replier);
     drop(tx);
     match timeout(GRACE, writer).await {
         Ok(r) => r.map_err(io::Error::other)?,

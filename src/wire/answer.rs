@@ -1,13 +1,15 @@
-//! One cached response in wire form, and serving it to a client: copy, patch the ID and
-//! the question's case, count the TTLs down, size it for the client. No parsing or
-//! encoding per hit — and no allocation but the copy into the worker's buffer.
+//! An upstream's response in wire form, read once when it arrives, and serving it to a
+//! client: copy, patch the ID and the question's case, count the TTLs down, size it for
+//! the client. The cache keeps these; a hit is served without parsing or encoding — and
+//! without allocation but the copy into the worker's buffer.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::dns::wire::{HEADER_LEN, Query, rcode, rtype};
-use crate::dns::writer::ADVERTISED_UDP_SIZE;
+use super::query::{HEADER_LEN, Head, MAX_NAME_LEN, Query};
+use super::rcode::{Rcode, rtype};
+use super::writer::ADVERTISED_UDP_SIZE;
 
 /// TTL of an answer served stale (RFC 8767 §4).
 pub const STALE_TTL: u32 = 30;
@@ -167,16 +169,16 @@ impl CachedAnswer {
             rcode: code,
         } = parse_response(packet)?;
         let answers = records.iter().filter(|r| r.section == 0);
-        let (kind, ttl) = match code {
+        let (kind, ttl) = match Rcode::from_parts(code, 0) {
             _ if truncated => (AnswerKind::Uncacheable, Duration::ZERO),
-            rcode::SERVFAIL => (AnswerKind::ServFail, policy.servfail_ttl),
-            rcode::NOERROR if answers.clone().count() > 0 => {
+            Rcode::SERVFAIL => (AnswerKind::ServFail, policy.servfail_ttl),
+            Rcode::NOERROR if answers.clone().count() > 0 => {
                 let min = answers.map(|r| r.ttl).min().unwrap_or(0);
                 let ttl = Duration::from_secs(min.into())
                     .clamp(policy.min_ttl, policy.success_cap.max(policy.min_ttl));
                 (AnswerKind::Success, ttl)
             }
-            rcode::NOERROR | rcode::NXDOMAIN => {
+            Rcode::NOERROR | Rcode::NXDOMAIN => {
                 // RFC 2308 §5: the SOA's TTL, bounded by its MINIMUM field.
                 let soa = records
                     .iter()
@@ -273,6 +275,19 @@ impl CachedAnswer {
     /// TTLs counted down (or [`STALE_TTL`] when `stale`), an OPT record when the client
     /// sent one, truncated with TC to `limit` bytes.
     pub fn serve(&self, q: &Query<'_>, now: Instant, stale: bool, limit: usize, out: &mut Vec<u8>) {
+        self.serve_head(&q.head(), q.packet, now, stale, limit, out);
+    }
+
+    /// As [`CachedAnswer::serve`], for a query known by its [`Head`] and its packet.
+    pub fn serve_head(
+        &self,
+        q: &Head,
+        packet: &[u8],
+        now: Instant,
+        stale: bool,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) {
         out.clear();
         out.extend_from_slice(self.message());
         out[0..2].copy_from_slice(&q.id.to_be_bytes());
@@ -280,8 +295,8 @@ impl CachedAnswer {
         out[2] = (out[2] & !0x01) | 0x80 | (q.flags >> 8) as u8 & 0x01;
         out[3] = (out[3] & !0x10) | (q.flags as u8 & 0x10);
         let qname_len = self.qname_len as usize;
-        if q.qname_wire.len() == qname_len {
-            out[HEADER_LEN..HEADER_LEN + qname_len].copy_from_slice(q.qname_wire);
+        if q.qname_len as usize == qname_len {
+            out[HEADER_LEN..HEADER_LEN + qname_len].copy_from_slice(q.qname_wire(packet));
         }
         let elapsed = now.saturating_duration_since(self.stored).as_secs() as u32;
         let cap = self.ttl_secs;
@@ -342,8 +357,9 @@ impl CachedAnswer {
         self.data[2] & 0x02 != 0
     }
 
-    pub fn rcode(&self) -> u8 {
-        self.data[3] & 0x0f
+    /// The upstream's response code, extended bits included.
+    pub fn rcode(&self) -> Rcode {
+        Rcode::from_parts(self.data[3], self.ext_rcode)
     }
 
     /// Calls `f` for each record of the answer section with its owner and RDATA
@@ -368,7 +384,10 @@ impl CachedAnswer {
                 continue;
             };
             // Types whose RDATA is just a name may be compressed (RFC 3597 §4).
-            if matches!(r.rtype, rtype::CNAME | rtype::NS | rtype::PTR | 39) {
+            if matches!(
+                r.rtype,
+                rtype::CNAME | rtype::NS | rtype::PTR | rtype::DNAME
+            ) {
                 if read_name(m, start, &mut rdata).is_none() {
                     continue;
                 }
@@ -405,7 +424,7 @@ pub fn read_name(p: &[u8], mut pos: usize, out: &mut Vec<u8>) -> Option<usize> {
             }
             0 if len == 0 => {
                 out.push(0);
-                if out.len() > crate::dns::wire::MAX_NAME_LEN {
+                if out.len() > MAX_NAME_LEN {
                     return None;
                 }
                 return Some(end.unwrap_or(pos + 1));

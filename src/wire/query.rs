@@ -3,51 +3,11 @@
 //! This is the first thing every packet meets, so it copies nothing and allocates
 //! nothing: the question name stays a slice of the packet, and its lower-cased labels
 //! go into a fixed buffer on the stack. Anything malformed becomes a [`WireError`],
-//! which the handler turns into FORMERR (when there is a header to answer) or a drop.
+//! which the driver turns into FORMERR (when there is a header to answer) or a drop.
 
 use thiserror::Error;
 
-/// Record types the cluster zone knows about, as their wire numbers.
-pub mod rtype {
-    pub const A: u16 = 1;
-    pub const NS: u16 = 2;
-    pub const CNAME: u16 = 5;
-    pub const SOA: u16 = 6;
-    pub const PTR: u16 = 12;
-    pub const TXT: u16 = 16;
-    pub const AAAA: u16 = 28;
-    pub const SRV: u16 = 33;
-    pub const OPT: u16 = 41;
-    pub const IXFR: u16 = 251;
-    pub const AXFR: u16 = 252;
-    pub const ANY: u16 = 255;
-}
-
-/// Class IN, the only class served; ANY (255) is accepted as a synonym in questions.
-pub const CLASS_IN: u16 = 1;
-pub const CLASS_ANY: u16 = 255;
-
-/// Response codes we produce (the low four bits; BADVERS lives in the OPT record).
-pub mod rcode {
-    pub const NOERROR: u8 = 0;
-    pub const FORMERR: u8 = 1;
-    pub const SERVFAIL: u8 = 2;
-    pub const NXDOMAIN: u8 = 3;
-    pub const NOTIMP: u8 = 4;
-    pub const REFUSED: u8 = 5;
-    /// Extended rcode 16: upper eight bits go in the OPT TTL, lower four in the header.
-    pub const BADVERS: u16 = 16;
-
-    /// The name of a header rcode, as logs and metric labels spell it.
-    pub fn name(code: u8) -> &'static str {
-        [
-            "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-        ]
-        .get(code as usize)
-        .copied()
-        .unwrap_or("other")
-    }
-}
+use super::rcode::rtype;
 
 pub const HEADER_LEN: usize = 12;
 /// Largest name on the wire (RFC 1035 §3.1), and so the most labels a name can hold.
@@ -83,6 +43,31 @@ pub struct Edns {
     pub dnssec_ok: bool,
 }
 
+/// What an answer needs of its query once the borrow of the packet is over (a query
+/// waiting for an upstream): header fields, the question's type and class, EDNS, and the
+/// length of the question name, which sits at byte 12 of the packet its holder keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub id: u16,
+    pub flags: u16,
+    pub qtype: u16,
+    pub qclass: u16,
+    pub edns: Option<Edns>,
+    pub qname_len: u8,
+}
+
+impl Head {
+    /// The question section as sent (name, type, class), from the query's packet.
+    pub fn question_wire<'p>(&self, packet: &'p [u8]) -> &'p [u8] {
+        &packet[HEADER_LEN..HEADER_LEN + self.qname_len as usize + 4]
+    }
+
+    /// The question name as sent, from the query's packet.
+    pub fn qname_wire<'p>(&self, packet: &'p [u8]) -> &'p [u8] {
+        &packet[HEADER_LEN..HEADER_LEN + self.qname_len as usize]
+    }
+}
+
 /// A parsed query. Borrowed from the packet; cheap to build for every datagram.
 #[derive(Debug)]
 pub struct Query<'a> {
@@ -104,6 +89,18 @@ pub struct Query<'a> {
 }
 
 impl<'a> Query<'a> {
+    /// The part of the query that outlives the borrow of its packet.
+    pub fn head(&self) -> Head {
+        Head {
+            id: self.id,
+            flags: self.flags,
+            qtype: self.qtype,
+            qclass: self.qclass,
+            edns: self.edns,
+            qname_len: self.qname_wire.len() as u8,
+        }
+    }
+
     pub fn opcode(&self) -> u8 {
         ((self.flags >> 11) & 0x0f) as u8
     }
@@ -306,6 +303,7 @@ fn skip_record(packet: &[u8], mut pos: usize) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::CLASS_IN;
 
     fn query(name: &[&str], qtype: u16) -> Vec<u8> {
         let mut p = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];

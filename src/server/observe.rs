@@ -1,0 +1,373 @@
+//! The one place a query is observed: the driver says what it answered (type, rcode,
+//! the stage that answered, sizes, flags, transport, family), and [`Observer::record`]
+//! turns that into the CoreDNS metrics and the query log line — for UDP, TCP and
+//! suspended answers alike. Nothing here reads a packet again.
+//!
+//! Counting stays off the query path's shared cache lines: each UDP worker owns a
+//! [`QueryRecorder`] of prometheus *local* counters and histograms (plain adds, flushed to
+//! the shared metrics every few milliseconds or when the worker goes idle); TCP and
+//! suspended answers share one recorder per listener behind a mutex and flush at once.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prometheus::HistogramVec;
+use prometheus::local::{LocalHistogram, LocalIntCounter};
+
+use super::chain::Plugin;
+use super::driver::{Origin, Transport};
+use crate::metrics::Metrics;
+use crate::wire::{Head, Rcode, rtype};
+
+/// What the response to a query was.
+#[derive(Debug, Clone, Copy)]
+pub struct Response {
+    pub len: usize,
+    pub rcode: Rcode,
+    /// The header's flags word (QR, AA, TC, RD, RA …).
+    pub flags: u16,
+    pub plugin: Plugin,
+}
+
+impl Response {
+    /// Reads the header we just wrote (a response is at least a header); the extended
+    /// rcode bits are the caller's to give when it set any.
+    pub fn of(out: &[u8], rcode: Rcode, plugin: Plugin) -> Response {
+        Response {
+            len: out.len(),
+            rcode,
+            flags: u16::from_be_bytes([out[2], out[3]]),
+            plugin,
+        }
+    }
+
+    /// As [`Response::of`], the rcode taken from the header.
+    pub fn read(out: &[u8], plugin: Plugin) -> Response {
+        Response::of(
+            out,
+            Rcode::of_header(out).unwrap_or(Rcode::SERVFAIL),
+            plugin,
+        )
+    }
+}
+
+/// One query, as the metrics and the log see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation {
+    pub transport: Transport,
+    pub peer: SocketAddr,
+    /// The query as parsed; `None` for a packet that is not a readable query.
+    pub head: Option<Head>,
+    pub request_len: usize,
+    pub response: Option<Response>,
+    /// From the packet's arrival until its answer left.
+    pub elapsed: Duration,
+    pub received: Instant,
+}
+
+impl Observation {
+    pub fn new(origin: &Origin<'_>, packet: &[u8], head: Option<Head>) -> Self {
+        Observation {
+            transport: origin.transport,
+            peer: origin.peer,
+            head,
+            request_len: packet.len(),
+            response: None,
+            elapsed: Duration::ZERO,
+            received: origin.received,
+        }
+    }
+
+    pub fn answered(self, response: Response) -> Self {
+        Observation {
+            response: Some(response),
+            ..self
+        }
+    }
+
+    pub fn qtype(&self) -> u16 {
+        self.head.map_or(0, |h| h.qtype)
+    }
+}
+
+/// Query types with a label of their own; the rest count as "other" (as CoreDNS does).
+const TYPES: [(u16, &str); 12] = [
+    (rtype::A, "A"),
+    (rtype::AAAA, "AAAA"),
+    (rtype::CNAME, "CNAME"),
+    (rtype::PTR, "PTR"),
+    (rtype::SRV, "SRV"),
+    (rtype::TXT, "TXT"),
+    (rtype::SOA, "SOA"),
+    (rtype::NS, "NS"),
+    (rtype::MX, "MX"),
+    (rtype::ANY, "ANY"),
+    (rtype::HTTPS, "HTTPS"),
+    (rtype::SVCB, "SVCB"),
+];
+const N_TYPES: usize = TYPES.len() + 1;
+const RCODES: [Rcode; 7] = [
+    Rcode::NOERROR,
+    Rcode::FORMERR,
+    Rcode::SERVFAIL,
+    Rcode::NXDOMAIN,
+    Rcode::NOTIMP,
+    Rcode::REFUSED,
+    Rcode::BADVERS,
+];
+const N_RCODES: usize = RCODES.len() + 1;
+const PLUGINS: [Plugin; 4] = [
+    Plugin::None,
+    Plugin::Kubernetes,
+    Plugin::Cache,
+    Plugin::Forward,
+];
+const PROTOS: [&str; 2] = ["udp", "tcp"];
+/// The zone and view labels: a block answers for ".".
+const ZONE: &str = ".";
+const VIEW: &str = "";
+
+fn type_index(qtype: u16) -> usize {
+    TYPES
+        .iter()
+        .position(|(t, _)| *t == qtype)
+        .unwrap_or(TYPES.len())
+}
+
+fn type_name(i: usize) -> &'static str {
+    TYPES.get(i).map_or("other", |(_, n)| n)
+}
+
+fn rcode_index(rcode: Rcode) -> usize {
+    RCODES
+        .iter()
+        .position(|r| *r == rcode)
+        .unwrap_or(RCODES.len())
+}
+
+fn plugin_index(plugin: Plugin) -> usize {
+    PLUGINS.iter().position(|p| *p == plugin).unwrap_or(0)
+}
+
+/// Observes the queries of one listener (the `server` label names it).
+pub struct Observer {
+    server: Arc<str>,
+    metrics: Arc<Metrics>,
+    /// Count queries (off when `/metrics` is off: nobody would read them).
+    count: bool,
+    /// Log every query (the block's `[log] queries`, changed on reload).
+    log: Arc<AtomicBool>,
+    /// TCP and suspended answers, recorded from the runtime's threads.
+    shared: Mutex<QueryRecorder>,
+}
+
+impl Observer {
+    pub fn new(server: Arc<str>, metrics: Arc<Metrics>, count: bool, log: Arc<AtomicBool>) -> Self {
+        let shared = Mutex::new(QueryRecorder::new(&metrics, &server));
+        Observer {
+            server,
+            metrics,
+            count,
+            log,
+            shared,
+        }
+    }
+
+    /// Whether anything is recorded at all (so a worker can skip the loop).
+    pub fn is_on(&self) -> bool {
+        self.count || self.log.load(Ordering::Relaxed)
+    }
+
+    /// A recorder of this listener's own, for one UDP worker.
+    pub fn recorder(&self) -> QueryRecorder {
+        QueryRecorder::new(&self.metrics, &self.server)
+    }
+
+    /// Records one query: its metrics into `recorder`, and its log line. `packet` is the
+    /// query (the log prints its question name).
+    pub fn record(&self, recorder: &mut QueryRecorder, o: &Observation, packet: &[u8]) {
+        if self.count {
+            recorder.record(o);
+        }
+        if self.log.load(Ordering::Relaxed) {
+            log_line(o, packet);
+        }
+    }
+
+    /// Records one query answered on the runtime (TCP, suspended answers) and flushes.
+    pub fn record_shared(&self, o: &Observation, packet: &[u8]) {
+        if !self.is_on() {
+            return;
+        }
+        let mut r = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        self.record(&mut r, o, packet);
+        r.flush();
+    }
+}
+
+/// Per-worker counters: plain adds on the query path, flushed to the shared metrics.
+pub struct QueryRecorder {
+    requests: Vec<LocalIntCounter>,
+    responses: Vec<LocalIntCounter>,
+    duration: Vec<LocalHistogram>,
+    request_size: [LocalHistogram; 2],
+    response_size: [LocalHistogram; 2],
+    unflushed: u32,
+    last_flush: Instant,
+}
+
+/// Flush after this many queries or this long, whichever comes first.
+const FLUSH_EVERY: u32 = 256;
+const FLUSH_AFTER: Duration = Duration::from_millis(100);
+
+impl QueryRecorder {
+    fn new(metrics: &Metrics, server: &str) -> Self {
+        let q = &metrics.queries;
+        let requests = (0..2 * 2 * N_TYPES)
+            .map(|i| {
+                let (proto, family, t) = (i / (2 * N_TYPES), (i / N_TYPES) % 2, i % N_TYPES);
+                let family = if family == 0 { "1" } else { "2" };
+                q.requests
+                    .with_label_values(&[server, ZONE, VIEW, PROTOS[proto], family, type_name(t)])
+                    .local()
+            })
+            .collect();
+        let responses = (0..N_RCODES * PLUGINS.len())
+            .map(|i| {
+                let rcode = RCODES.get(i / PLUGINS.len()).map_or("other", |r| r.name());
+                let plugin = PLUGINS[i % PLUGINS.len()].label();
+                q.responses
+                    .with_label_values(&[server, ZONE, VIEW, rcode, plugin])
+                    .local()
+            })
+            .collect();
+        let duration = (0..N_TYPES)
+            .map(|t| {
+                q.duration
+                    .with_label_values(&[server, ZONE, VIEW, type_name(t)])
+                    .local()
+            })
+            .collect();
+        let sizes = |v: &HistogramVec| {
+            PROTOS.map(|p| v.with_label_values(&[server, ZONE, VIEW, p]).local())
+        };
+        QueryRecorder {
+            requests,
+            responses,
+            duration,
+            request_size: sizes(&q.request_size),
+            response_size: sizes(&q.response_size),
+            unflushed: 0,
+            last_flush: Instant::now(),
+        }
+    }
+
+    fn record(&mut self, o: &Observation) {
+        let proto = usize::from(o.transport == Transport::Tcp);
+        let t = type_index(o.qtype());
+        let ipv6 = usize::from(o.peer.is_ipv6());
+        self.requests[proto * 2 * N_TYPES + ipv6 * N_TYPES + t].inc();
+        // CoreDNS records the EDNS buffer size here; the request's length is what we see
+        // for every query, with or without EDNS.
+        self.request_size[proto].observe(o.request_len as f64);
+        self.duration[t].observe(o.elapsed.as_secs_f64());
+        if let Some(r) = o.response {
+            self.responses[rcode_index(r.rcode) * PLUGINS.len() + plugin_index(r.plugin)].inc();
+            self.response_size[proto].observe(r.len as f64);
+        }
+        self.unflushed += 1;
+    }
+
+    /// Flushes when enough has piled up; cheap to call after every batch of queries (it
+    /// reads the clock only when the count is a multiple of 16, and flushes after at most
+    /// FLUSH_EVERY queries whatever the batch sizes).
+    pub fn maybe_flush(&mut self) {
+        if self.unflushed >= FLUSH_EVERY
+            || (self.unflushed > 0
+                && self.unflushed.is_multiple_of(16)
+                && self.last_flush.elapsed() >= FLUSH_AFTER)
+        {
+            self.flush();
+        }
+    }
+
+    /// Pushes everything counted so far to the shared metrics.
+    pub fn flush(&mut self) {
+        if self.unflushed == 0 {
+            return;
+        }
+        self.requests.iter_mut().for_each(|c| c.flush());
+        self.responses.iter_mut().for_each(|c| c.flush());
+        self.duration.iter_mut().for_each(|h| h.flush());
+        self.request_size
+            .iter_mut()
+            .chain(self.response_size.iter_mut())
+            .for_each(|h| h.flush());
+        self.unflushed = 0;
+        self.last_flush = Instant::now();
+    }
+}
+
+/// The question's name as text (`web.shop.svc.cluster.local.`), from the name the
+/// driver already measured: labels are copied, nothing is parsed.
+fn question_name(packet: &[u8], head: &Head) -> String {
+    let wire = packet.get(12..12 + head.qname_len as usize).unwrap_or(&[]);
+    let mut name = String::with_capacity(wire.len());
+    let mut pos = 0;
+    while let Some(&len) = wire.get(pos) {
+        let Some(label) = wire
+            .get(pos + 1..pos + 1 + len as usize)
+            .filter(|_| len > 0)
+        else {
+            break;
+        };
+        name.push_str(&String::from_utf8_lossy(label));
+        name.push('.');
+        pos += 1 + len as usize;
+    }
+    if name.is_empty() {
+        name.push('.');
+    }
+    name
+}
+
+fn flag_names(flags: u16) -> String {
+    let mut f = Vec::new();
+    for (bit, name) in [
+        (0x8000, "qr"),
+        (0x0400, "aa"),
+        (0x0200, "tc"),
+        (0x0100, "rd"),
+        (0x0080, "ra"),
+    ] {
+        if flags & bit != 0 {
+            f.push(name);
+        }
+    }
+    f.join(",")
+}
+
+/// The query log line (CoreDNS's `log` plugin).
+fn log_line(o: &Observation, packet: &[u8]) {
+    let name = o
+        .head
+        .map_or_else(|| ".".to_owned(), |h| question_name(packet, &h));
+    let qtype = o.qtype();
+    let proto = PROTOS[usize::from(o.transport == Transport::Tcp)];
+    let client = o.peer;
+    match o.response {
+        Some(r) => tracing::info!(
+            target: "clusterdns::query",
+            %client, proto, name, qtype, rcode = r.rcode.name(), flags = flag_names(r.flags),
+            request_size = o.request_len, response_size = r.len, plugin = ?r.plugin,
+            duration_us = o.elapsed.as_micros() as u64,
+            "query"
+        ),
+        None => tracing::info!(
+            target: "clusterdns::query",
+            %client, proto, name, qtype, request_size = o.request_len, "query dropped"
+        ),
+    }
+}
