@@ -370,7 +370,7 @@ pub(crate) fn start_source(
         }
         None if config.uses_kubernetes() => {
             // Answers start at once; the watches fill the zone (see source::kube).
-            let settings = crate::source::kube::KubeSettings::from_config(config);
+            let settings = config.kube_settings();
             tasks.push(crate::source::kube::spawn(&settings, index, stop.clone())?);
         }
         None => {

@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::forward::{ForwardSettings, Policy, resolv_conf};
+use crate::source::kube::KubeSettings;
 use crate::wire::ZoneName;
 use crate::zone::{IndexSettings, PodMode, ZoneSettings};
 
@@ -634,6 +635,19 @@ impl Config {
     /// sample).
     pub fn uses_kubernetes(&self) -> bool {
         self.source.file.is_none() && !self.source.sample
+    }
+
+    /// What the Kubernetes source needs of `[kubernetes]`.
+    pub fn kube_settings(&self) -> KubeSettings {
+        let k = &self.kubernetes;
+        KubeSettings {
+            kubeconfig: k.kubeconfig.clone(),
+            endpoint: k.endpoint.clone(),
+            labels: k.labels.clone(),
+            namespaces: k.namespaces.clone(),
+            pods: k.pods == PodMode::Verified,
+            startup_timeout: k.startup_timeout,
+        }
     }
 
     pub fn zone_settings(&self) -> ZoneSettings {

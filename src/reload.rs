@@ -94,10 +94,9 @@ impl Server {
             tracing::warn!("[server] settings change at the next restart");
         }
         // 1. A new source when what feeds the zone changed: loaded before it is used.
-        let kube = crate::source::kube::KubeSettings::from_config;
         let source_changed = new.source != self.config.source
             || new.index_settings() != self.config.index_settings()
-            || (new.uses_kubernetes() && kube(&new) != kube(&self.config));
+            || (new.uses_kubernetes() && new.kube_settings() != self.config.kube_settings());
         let new_source = if source_changed {
             let source = start_source(&new, Arc::new(ClusterZone::new()), &self.metrics)?;
             // A zone fed by watches starts empty: swap it in once it has been listed, so

@@ -5,19 +5,8 @@
 pub mod api;
 pub mod file;
 pub mod kube;
-pub mod objects;
 pub mod selector;
 
-use objects::{ClusterObject, ObjectKey};
-
-/// One change to the cluster, in a form every source can produce.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterEvent {
-    /// The object was created or changed: this is its whole new state.
-    Apply(ClusterObject),
-    /// The object is gone.
-    Delete(ObjectKey),
-    /// Everything that existed when the source started has been applied: the zone is
-    /// complete, and names it does not know are truly unknown (NXDOMAIN, not SERVFAIL).
-    InitialSyncDone,
-}
+// The slim objects and events are the zone's input vocabulary (the zone never imports
+// the source); re-exported here, where they are made.
+pub use crate::zone::objects::{self, ClusterEvent};

@@ -7,8 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::source::ClusterEvent;
-use crate::source::objects::{
+use super::objects::{ClusterEvent, 
     ClusterObject, Endpoint, EndpointSlice, Kind, ObjectKey, Pod, Service, ServiceType,
 };
 

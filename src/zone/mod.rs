@@ -4,6 +4,7 @@
 
 pub mod index;
 pub mod names;
+pub mod objects;
 pub mod records;
 pub mod settings;
 pub mod view;

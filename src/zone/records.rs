@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::source::objects::Port;
+use super::objects::Port;
 use crate::wire::writer::{NameRef, ResponseWriter, Section};
 use crate::wire::{MAX_NAME_LEN, QName, Rcode, rtype};
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use papaya::Equivalent;
 
-use crate::source::objects::Port;
+use super::objects::Port;
 
 /// How a service answers for its own name.
 #[derive(Debug, Clone, PartialEq, Eq)]

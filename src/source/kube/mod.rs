@@ -36,9 +36,8 @@ use watch::{Change, Message, Selectors};
 
 use super::ClusterEvent;
 use super::objects::{Kind, ObjectKey};
-use crate::config::Config;
 use crate::shutdown::Shutdown;
-use crate::zone::{ClusterIndex, PodMode};
+use crate::zone::ClusterIndex;
 
 /// What the Kubernetes source needs from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,18 +53,6 @@ pub struct KubeSettings {
 }
 
 impl KubeSettings {
-    pub fn from_config(c: &Config) -> Self {
-        let k = &c.kubernetes;
-        KubeSettings {
-            kubeconfig: k.kubeconfig.clone(),
-            endpoint: k.endpoint.clone(),
-            labels: k.labels.clone(),
-            namespaces: k.namespaces.clone(),
-            pods: k.pods == PodMode::Verified,
-            startup_timeout: k.startup_timeout,
-        }
-    }
-
     /// The watches to run: namespaces, then each kind once, or once per namespace when
     /// `namespaces` restricts them (the API then sends nothing from other namespaces).
     pub fn targets(&self) -> Vec<Target> {

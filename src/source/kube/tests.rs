@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use super::KubeSettings;
-
 #[test]
 fn config_selects_and_checks_the_kubernetes_source() {
     use crate::config::Config;
@@ -11,12 +9,12 @@ fn config_selects_and_checks_the_kubernetes_source() {
     let parse = |t: &str| Config::parse(Path::new("c.toml"), t);
     let c = parse("[kubernetes]\nlabels = \"tier in (a,b)\"\nstartup_timeout = 2\n").unwrap();
     assert!(c.uses_kubernetes());
-    let s = KubeSettings::from_config(&c);
+    let s = c.kube_settings();
     assert_eq!(s.startup_timeout, Duration::from_secs(2));
     assert_eq!(s.labels.as_deref(), Some("tier in (a,b)"));
     assert_eq!(s.targets().len(), 3, "namespaces, services, endpointslices");
     let c = parse("[kubernetes]\npods = \"verified\"\nnamespaces = [\"a\", \"b\"]\n").unwrap();
-    let targets = KubeSettings::from_config(&c).targets();
+    let targets = c.kube_settings().targets();
     assert_eq!(targets.len(), 7, "namespaces, then 3 kinds × 2 namespaces");
     assert_eq!(targets[1].to_string(), "services in a");
     assert!(

@@ -124,3 +124,15 @@ impl ClusterObject {
         }
     }
 }
+
+/// One change to the cluster, in a form every source can produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// The object was created or changed: this is its whole new state.
+    Apply(ClusterObject),
+    /// The object is gone.
+    Delete(ObjectKey),
+    /// Everything that existed when the source started has been applied: the zone is
+    /// complete, and names it does not know are truly unknown (NXDOMAIN, not SERVFAIL).
+    InitialSyncDone,
+}
