@@ -12,3 +12,6 @@ pub mod udp_batch;
 pub use chain::{Chain, Plugin, Stage};
 pub use driver::{Driver, Origin, Replier, Step, Transport};
 pub use observe::{Observation, Observer};
+
+#[cfg(test)]
+mod tests;

@@ -7,8 +7,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::objects::{ClusterEvent, 
-    ClusterObject, Endpoint, EndpointSlice, Kind, ObjectKey, Pod, Service, ServiceType,
+use super::objects::{
+    ClusterEvent, ClusterObject, Endpoint, EndpointSlice, Kind, ObjectKey, Pod, Service,
+    ServiceType,
 };
 
 use super::view::{

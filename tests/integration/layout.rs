@@ -179,7 +179,10 @@ fn the_checker_reads_imports_and_finds_circles() {
 #[test]
 fn top_level_modules_import_each_other_without_a_circle() {
     let graph = import_graph();
-    assert!(graph.len() > 5, "the modules of src/ were not found: {graph:?}");
+    assert!(
+        graph.len() > 5,
+        "the modules of src/ were not found: {graph:?}"
+    );
     if let Some(circle) = find_circle(&graph) {
         panic!(
             "import circle among the top-level modules of src/: {}\nwhole graph: {graph:#?}",
