@@ -361,7 +361,7 @@ fn log_line(o: &Observation, packet: &[u8]) {
         Some(r) => tracing::info!(
             target: "clusterdns::query",
             %client, proto, name, qtype, rcode = r.rcode.name(), flags = flag_names(r.flags),
-            request_size = o.request_len, response_size = r.len, plugin = ?r.plugin,
+            request_size = o.request_len, response_size = r.len, plugin = r.plugin.label(),
             duration_us = o.elapsed.as_micros() as u64,
             "query"
         ),

@@ -11,6 +11,7 @@ mod http;
 mod kube_source;
 mod kube_watch;
 mod layout;
+mod observe;
 mod operations;
 mod spec_generated;
 mod spec_sample;
