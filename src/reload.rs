@@ -115,7 +115,7 @@ impl Server {
             .iter()
             .filter(|a| !self.config.listen.contains(a))
         {
-            match self.bind_dns(*addr) {
+            match self.bind_dns(*addr, &new.listen) {
                 Ok(l) => added.push(l),
                 Err(e) => {
                     for l in added {
