@@ -101,7 +101,9 @@ impl Server {
         let zone = Arc::new(ClusterZone::new());
         let source = start_source(&config, zone.clone(), &metrics)?;
         let resolver = build_resolver(&config, &metrics, None);
-        let handler = Arc::new(QueryHandler::new(zone, config.zone_settings(), resolver));
+        let handler = QueryHandler::new(zone, config.zone_settings(), resolver)
+            .with_max_udp_size(config.server.max_udp_size);
+        let handler = Arc::new(handler);
         handler.set_log_queries(config.log.queries);
         let mut server = Server {
             handler,

@@ -242,6 +242,25 @@ pub struct ServerConfig {
     /// Open TCP connections at most; beyond it new connections are closed at once.
     #[serde(default = "default_tcp_max")]
     pub tcp_max_connections: usize,
+    /// The largest UDP answer, in bytes: a client's EDNS buffer size is honoured up to
+    /// it (BIND's `max-udp-size`). The default, 1232, is the DNS flag day value, safe
+    /// from IP fragmentation; 4096 answers as CoreDNS does for clients that ask for it.
+    #[serde(default = "default_max_udp_size", deserialize_with = "max_udp_size")]
+    pub max_udp_size: u16,
+}
+
+fn default_max_udp_size() -> u16 {
+    crate::dns::writer::ADVERTISED_UDP_SIZE
+}
+
+fn max_udp_size<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let v = u64::deserialize(d)?;
+    match u16::try_from(v) {
+        Ok(size @ 512..=4096) => Ok(size),
+        _ => Err(de::Error::custom(format!(
+            "max_udp_size {v} is out of range 512..=4096"
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -479,6 +498,7 @@ impl Default for ServerConfig {
             udp_workers: 0,
             tcp_idle_timeout: default_tcp_idle(),
             tcp_max_connections: default_tcp_max(),
+            max_udp_size: default_max_udp_size(),
         }
     }
 }

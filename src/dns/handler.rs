@@ -129,6 +129,8 @@ pub struct QueryHandler {
     chain: ArcSwap<Chain>,
     runtime: tokio::runtime::Handle,
     log_queries: AtomicBool,
+    /// The largest UDP answer, whatever larger size a client advertises.
+    max_udp_size: u16,
 }
 
 impl QueryHandler {
@@ -142,7 +144,15 @@ impl QueryHandler {
             }),
             runtime: tokio::runtime::Handle::current(),
             log_queries: AtomicBool::new(false),
+            max_udp_size: ADVERTISED_UDP_SIZE,
         }
+    }
+
+    /// Honours clients' EDNS buffer sizes up to `size` (at least 512) instead of
+    /// [`ADVERTISED_UDP_SIZE`].
+    pub fn with_max_udp_size(mut self, size: u16) -> Self {
+        self.max_udp_size = size.max(512);
+        self
     }
 
     /// Whether every query is logged (the `log` plugin of CoreDNS).
@@ -171,7 +181,7 @@ impl QueryHandler {
 
     /// Answers one packet into `out` (cleared first), unless it needs an upstream.
     pub fn handle(&self, packet: &[u8], transport: Transport, out: &mut Vec<u8>) -> Reply {
-        let (q, limit) = match checked(packet, transport, out) {
+        let (q, limit) = match checked(packet, transport, self.max_udp_size, out) {
             Ok(q) => q,
             Err(reply) => return reply,
         };
@@ -228,7 +238,7 @@ impl QueryHandler {
         transport: Transport,
     ) -> Option<(Vec<u8>, Plugin)> {
         let mut out = Vec::with_capacity(512);
-        let (q, limit) = match checked(&packet, transport, &mut out) {
+        let (q, limit) = match checked(&packet, transport, self.max_udp_size, &mut out) {
             Ok(q) => q,
             Err(Reply::Send(p)) => return Some((out, p)),
             Err(_) => return None,
@@ -306,11 +316,13 @@ impl QueryHandler {
     }
 }
 
-/// Parses the packet and applies the wire rules that need no zone. On `Err`, `out`
+/// Parses the packet and applies the wire rules that need no zone; the answer's size
+/// limit is the client's EDNS size, at most `max_udp_size`, over UDP. On `Err`, `out`
 /// already holds the answer (or nothing is to be sent).
 fn checked<'p>(
     packet: &'p [u8],
     transport: Transport,
+    max_udp_size: u16,
     out: &mut Vec<u8>,
 ) -> Result<(Query<'p>, usize), Reply> {
     let q = match parse_query(packet) {
@@ -331,7 +343,7 @@ fn checked<'p>(
     let limit = match (transport, q.edns) {
         (Transport::Tcp, _) => u16::MAX as usize,
         (Transport::Udp, None) => 512,
-        (Transport::Udp, Some(e)) => e.udp_size.clamp(512, ADVERTISED_UDP_SIZE) as usize,
+        (Transport::Udp, Some(e)) => e.udp_size.clamp(512, max_udp_size) as usize,
     };
     let refuse_with = |out: &mut Vec<u8>, code: u16| {
         let mut w = ResponseWriter::new(out, &q, limit);
