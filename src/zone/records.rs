@@ -87,7 +87,7 @@ pub fn answer(
         qtype,
         w,
     };
-    let (found, apex, chased) = a.resolve(name, zone_start, reverse, 0);
+    let (found, apex, chased) = a.resolve(name, zone_start, reverse, None);
     match found {
         Found::Records | Found::Chase(..) => ZoneOutcome::Answered,
         Found::Outside(at) => ZoneOutcome::ExternalTarget(at),
@@ -129,24 +129,35 @@ impl Answerer<'_, '_, '_> {
 
     /// Looks `name` up and follows in-zone CNAMEs; returns the final result, the offset of
     /// the apex of the zone it ended in (for the SOA), and whether a CNAME was followed.
+    /// `chain` holds the names already answered for, so a loop ends at its first repeat.
     fn resolve(
         &mut self,
         name: &QName<'_>,
         zone_start: usize,
         reverse: bool,
-        depth: usize,
+        chain: Option<&Chased<'_>>,
     ) -> (Found, u16, bool) {
         let found = self.lookup(name, zone_start, reverse);
         let Found::Chase(wire, at) = found else {
-            return (found, name.suffix_offset(zone_start), depth > 0);
+            return (found, name.suffix_offset(zone_start), chain.is_some());
         };
         let Some(target) = QName::written(&wire, at) else {
             return (Found::Records, 0, true);
         };
+        let here = Chased {
+            labels: name.labels(),
+            depth: chain.map_or(0, |c| c.depth + 1),
+            before: chain,
+        };
+        if here.holds(target.labels()) {
+            // A loop: the chain is answered once, up to the repeated name.
+            return (Found::Records, 0, true);
+        }
+        let depth = here.depth;
         let outside = (Found::Outside(at), 0, true);
         match self.s.find_zone(&target) {
             Some((start, false)) if depth < MAX_CHASE && self.qtype != rtype::CNAME => {
-                self.resolve(&target, start, false, depth + 1)
+                self.resolve(&target, start, false, Some(&here))
             }
             Some((_, true)) => (Found::Records, 0, true),
             _ if self.qtype == rtype::CNAME || depth >= MAX_CHASE => (Found::Records, 0, true),
@@ -629,6 +640,28 @@ impl Answerer<'_, '_, '_> {
             };
         }
         Found::Records
+    }
+}
+
+/// The names of a CNAME chain answered so far, newest first: a list on the stack, since
+/// chains are a few names long and the query path does not allocate.
+struct Chased<'a> {
+    labels: &'a [&'a [u8]],
+    depth: usize,
+    before: Option<&'a Chased<'a>>,
+}
+
+impl Chased<'_> {
+    /// Whether `labels` (lower-case) is one of the chain's names.
+    fn holds(&self, labels: &[&[u8]]) -> bool {
+        let mut link = Some(self);
+        while let Some(c) = link {
+            if c.labels == labels {
+                return true;
+            }
+            link = c.before;
+        }
+        false
     }
 }
 

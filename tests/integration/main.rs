@@ -11,6 +11,7 @@ mod harness;
 mod http;
 mod kube_source;
 mod operations;
+mod spec_edges;
 mod spec_generated;
 mod spec_sample;
 mod upstream;
