@@ -671,6 +671,15 @@ impl Config {
             zonal: k.zonal,
             fallthrough: k.fallthrough.clone(),
             ptr_zone_wire,
+            // A wildcard says nothing about where clients reach us; CoreDNS would list
+            // every interface there, and leaves loopback out, which we keep: on a laptop
+            // 127.0.0.1 is the one address that answers.
+            listen_ips: self
+                .listen
+                .iter()
+                .map(|a| a.ip())
+                .filter(|ip| !ip.is_unspecified())
+                .collect(),
         }
     }
 
