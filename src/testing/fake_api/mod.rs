@@ -155,6 +155,13 @@ impl FakeApi {
         });
     }
 
+    /// While on, every request gets 503 (as from an API server starting or stopping) and
+    /// is not counted in [`FakeApi::served`]; connections stay open. For the in-process
+    /// client; [`FakeApiServer::go_away`] closes the port as well.
+    pub fn set_unavailable(&self, on: bool) {
+        self.inner.offline.store(on, Ordering::SeqCst);
+    }
+
     /// Lets every held request go on.
     pub fn release(&self) {
         self.inner.held.send_modify(BTreeSet::clear);
