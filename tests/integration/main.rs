@@ -9,6 +9,7 @@ mod forward;
 mod harness;
 mod http;
 mod kube_source;
+mod kube_token;
 mod operations;
 mod spec_generated;
 mod spec_sample;
