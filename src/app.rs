@@ -101,7 +101,7 @@ impl Server {
         let source = start_source(&config, zone.clone(), &metrics)?;
         let resolver = build_resolver(&config, &metrics, None);
         let handler = Arc::new(QueryHandler::new(zone, config.zone_settings(), resolver));
-        handler.set_log_queries(config.log.queries);
+        handler.set_query_log(config.log.query_log());
         let mut server = Server {
             handler,
             metrics,

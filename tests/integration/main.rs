@@ -10,6 +10,7 @@ mod harness;
 mod http;
 mod kube_source;
 mod kube_token;
+mod logs;
 mod operations;
 mod spec_generated;
 mod spec_sample;
