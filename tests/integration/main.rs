@@ -12,6 +12,7 @@ mod kube_source;
 mod kube_token;
 mod logs;
 mod operations;
+mod readme;
 mod spec_generated;
 mod spec_sample;
 mod upstream;
