@@ -104,7 +104,7 @@ impl Server {
         let handler = QueryHandler::new(zone, config.zone_settings(), resolver)
             .with_max_udp_size(config.server.max_udp_size);
         let handler = Arc::new(handler);
-        handler.set_log_queries(config.log.queries);
+        handler.set_query_log(config.log.query_log());
         let mut server = Server {
             handler,
             metrics,

@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::forward::{ForwardSettings, Policy, resolv_conf};
+use crate::logging::QueryLogFormat;
 use crate::zone::{IndexSettings, PodMode, ZoneName, ZoneSettings};
 
 /// The default TTL of cluster records, as CoreDNS (kubeadm configures 30).
@@ -94,6 +95,9 @@ pub struct LogConfig {
     /// Log every query: client, name, type, rcode, flags, size, duration.
     #[serde(default)]
     pub queries: bool,
+    /// How the query log writes a query: CoreDNS's `log` format (default) or fields.
+    #[serde(default)]
+    pub query_format: QueryLogFormat,
     /// Seconds over which repeated errors are gathered into one line (CoreDNS's
     /// `errors { consolidate }`); 0 logs each one.
     #[serde(default = "default_consolidate", with = "seconds")]
@@ -125,10 +129,18 @@ impl Default for MetricsConfig {
     }
 }
 
+impl LogConfig {
+    /// The query log's format, or `None` when queries are not logged.
+    pub fn query_log(&self) -> Option<QueryLogFormat> {
+        self.queries.then_some(self.query_format)
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             queries: false,
+            query_format: QueryLogFormat::default(),
             consolidate: default_consolidate(),
         }
     }

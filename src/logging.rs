@@ -1,15 +1,29 @@
 //! Logs: tracing to stderr, text or JSON; the optional query log (one line per query, as
-//! CoreDNS's `log` plugin); and consolidation of repeated errors (as CoreDNS's
+//! CoreDNS's `log` plugin: [`query`]); and consolidation of repeated errors (as CoreDNS's
 //! `errors { consolidate }`), so a storm of upstream failures is a few lines, not
 //! thousands.
 
+mod query;
+
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tracing::{Event, Subscriber};
+use tracing_subscriber::field::Visit;
+use tracing_subscriber::filter::{EnvFilter, filter_fn};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, fmt};
+
 use crate::dns::handler::{Plugin, Transport};
-use crate::dns::wire::rcode;
+pub use query::{COREDNS_TARGET, QueryLine, QueryLogFormat};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -17,88 +31,105 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber; `RUST_LOG` filters (default `info`).
+/// The filter when `RUST_LOG` is not set. The Kubernetes client libraries report every
+/// failed request of a watch that retries (kube_client's `failed with error … (Connect)`
+/// per attempt, `eof in poll`, kube_runtime's per-retry warnings); the watch reports the
+/// same failure itself, at most once per 10 s with what it held back, so their lines
+/// would only drown it. What kube_client says about its configuration (debug overrides,
+/// a CA bundle it cannot reload) is kept, and kube_runtime's errors.
+pub const DEFAULT_FILTER: &str = "info,kube_client=off,kube_client::config=warn,\
+kube_client::client::tls=warn,kube_runtime=error,hyper=warn,hyper_util=warn,tower=warn";
+
+/// Installs the global subscriber; `RUST_LOG` filters (default [`DEFAULT_FILTER`]).
+/// Text is coloured only on a terminal, and never when `NO_COLOR` is set
+/// (<https://no-color.org>): a file or `kubectl logs` would hold escape codes.
 pub fn init(format: LogFormat) {
     let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => {
+            let ansi = use_colour(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR"),
+            );
+            let plain = fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .with_filter(filter_fn(|m| m.target() != COREDNS_TARGET));
+            let coredns = fmt::layer()
+                .with_writer(std::io::stderr)
+                .event_format(CoreDnsFormat)
+                .with_filter(filter_fn(|m| m.target() == COREDNS_TARGET));
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(plain)
+                .with(coredns)
+                .init();
+        }
+        LogFormat::Json => fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .init(),
     }
 }
 
-/// Logs one answered query: `client`, `name`, `type`, `rcode`, flags, sizes, duration.
+/// Colour when writing to a terminal, unless `NO_COLOR` holds any non-empty value.
+fn use_colour(stderr_is_terminal: bool, no_color: Option<OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// The query log in CoreDNS's format, in text: `[INFO] ` and the line, exactly as
+/// CoreDNS prints it (no timestamp, no target), so its parsers read it unchanged.
+struct CoreDnsFormat;
+
+impl<S, N> FormatEvent<S, N> for CoreDnsFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        writer.write_str("[INFO] ")?;
+        let mut message = MessageOnly {
+            out: &mut writer,
+            result: Ok(()),
+        };
+        event.record(&mut message);
+        message.result?;
+        writeln!(writer)
+    }
+}
+
+struct MessageOnly<'a, 'w> {
+    out: &'a mut Writer<'w>,
+    result: std::fmt::Result,
+}
+
+impl Visit for MessageOnly<'_, '_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            // A message's Debug is its Display (format_args!).
+            self.result = write!(self.out, "{value:?}");
+        }
+    }
+}
+
+/// Logs one query in `format`.
 pub fn log_query(
+    format: QueryLogFormat,
     peer: SocketAddr,
     transport: Transport,
     query: &[u8],
     response: Option<(&[u8], Plugin)>,
     elapsed: Duration,
 ) {
-    let (name, qtype) = question(query);
-    let proto = if transport == Transport::Udp {
-        "udp"
-    } else {
-        "tcp"
-    };
-    match response.filter(|(r, _)| r.len() >= 12) {
-        Some((r, plugin)) => {
-            let flags = flags(r);
-            tracing::info!(
-                target: "clusterdns::query",
-                client = %peer, proto, name, qtype, rcode = rcode::name(r[3] & 0x0f), flags,
-                request_size = query.len(), response_size = r.len(), plugin = ?plugin,
-                duration_us = elapsed.as_micros() as u64,
-                "query"
-            );
-        }
-        None => tracing::info!(
-            target: "clusterdns::query",
-            client = %peer, proto, name, qtype, request_size = query.len(), "query dropped"
-        ),
-    }
-}
-
-fn question(q: &[u8]) -> (String, u16) {
-    let mut name = String::new();
-    let mut pos = 12;
-    while let Some(&len) = q.get(pos) {
-        if len == 0 || len & 0xc0 != 0 {
-            break;
-        }
-        let Some(label) = q.get(pos + 1..pos + 1 + len as usize) else {
-            break;
-        };
-        name.push_str(&String::from_utf8_lossy(label));
-        name.push('.');
-        pos += 1 + len as usize;
-    }
-    if name.is_empty() {
-        name.push('.');
-    }
-    let qtype = q
-        .get(pos + 1..pos + 3)
-        .map_or(0, |t| u16::from_be_bytes([t[0], t[1]]));
-    (name, qtype)
-}
-
-fn flags(r: &[u8]) -> String {
-    let mut f = Vec::new();
-    for (bit, byte, name) in [
-        (0x80, 2, "qr"),
-        (0x04, 2, "aa"),
-        (0x02, 2, "tc"),
-        (0x01, 2, "rd"),
-        (0x80, 3, "ra"),
-    ] {
-        if r[byte] & bit != 0 {
-            f.push(name);
-        }
-    }
-    f.join(",")
+    QueryLine::from_wire(peer, transport, query, response, elapsed).log(format);
 }
 
 /// Gathers repeated errors: the first of a kind is logged at once, the next ones within
@@ -156,15 +187,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_question_for_the_log() {
-        let q = [
-            0u8, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'w', b'e', b'b', 0, 0, 28, 0, 1,
-        ];
-        assert_eq!(question(&q), ("web.".to_string(), 28));
-        let mut r = q.to_vec();
-        r[2] = 0x85;
-        r[3] = 0x83;
-        assert_eq!(flags(&r), "qr,aa,rd,ra");
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(
+            use_colour(true, Some(OsString::new())),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+    }
+
+    #[test]
+    fn the_default_filter_parses_and_silences_the_client_libraries() {
+        let f = EnvFilter::try_new(DEFAULT_FILTER).unwrap();
+        let text = f.to_string();
+        assert!(text.contains("kube_client=off") && text.contains("kube_runtime=error"));
     }
 
     #[test]

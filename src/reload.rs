@@ -169,7 +169,7 @@ impl Server {
         };
         let zone = new_source.as_ref().map(|s| s.zone.clone());
         chain_with(&self.handler, zone, &new, resolver);
-        self.handler.set_log_queries(new.log.queries);
+        self.handler.set_query_log(new.log.query_log());
         // 4. Stop what was replaced.
         if let Some(old) = new_source.and_then(|s| self.source.replace(s)) {
             old.stop().await;

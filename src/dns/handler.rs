@@ -5,7 +5,7 @@
 //! which waits for the upstream on the runtime.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
@@ -14,6 +14,7 @@ use super::wire::{CLASS_ANY, CLASS_IN, Query, Rejected, WireError, parse_query, 
 use super::writer::{ADVERTISED_UDP_SIZE, ResponseWriter, Section};
 use crate::cache::{self, Entry, Lookup, ResponseCache};
 use crate::forward::{ForwardError, Forwarder, Question};
+use crate::logging::QueryLogFormat;
 use crate::zone::names::QName;
 use crate::zone::records::{self, ZoneOutcome};
 use crate::zone::{ClusterZone, ZoneSettings};
@@ -128,7 +129,8 @@ pub struct Chain {
 pub struct QueryHandler {
     chain: ArcSwap<Chain>,
     runtime: tokio::runtime::Handle,
-    log_queries: AtomicBool,
+    /// The query log: 0 off, else 1 + the format's index (see [`QueryHandler::query_log`]).
+    query_log: AtomicU8,
     /// The largest UDP answer, whatever larger size a client advertises.
     max_udp_size: u16,
 }
@@ -143,7 +145,7 @@ impl QueryHandler {
                 resolver: resolver.map(Arc::new),
             }),
             runtime: tokio::runtime::Handle::current(),
-            log_queries: AtomicBool::new(false),
+            query_log: AtomicU8::new(0),
             max_udp_size: ADVERTISED_UDP_SIZE,
         }
     }
@@ -155,13 +157,22 @@ impl QueryHandler {
         self
     }
 
-    /// Whether every query is logged (the `log` plugin of CoreDNS).
-    pub fn log_queries(&self) -> bool {
-        self.log_queries.load(Ordering::Relaxed)
+    /// Whether every query is logged (the `log` plugin of CoreDNS), and how.
+    pub fn query_log(&self) -> Option<QueryLogFormat> {
+        match self.query_log.load(Ordering::Relaxed) {
+            1 => Some(QueryLogFormat::Coredns),
+            2 => Some(QueryLogFormat::Fields),
+            _ => None,
+        }
     }
 
-    pub fn set_log_queries(&self, on: bool) {
-        self.log_queries.store(on, Ordering::Relaxed);
+    pub fn set_query_log(&self, log: Option<QueryLogFormat>) {
+        let code = match log {
+            None => 0,
+            Some(QueryLogFormat::Coredns) => 1,
+            Some(QueryLogFormat::Fields) => 2,
+        };
+        self.query_log.store(code, Ordering::Relaxed);
     }
 
     /// The chain queries are answered from now.

@@ -157,8 +157,15 @@ async fn connection(
                         elapsed,
                     );
                     cx.metrics.record_shared(&cx.server, &sample);
-                    if cx.handler.log_queries() {
-                        logging::log_query(peer, Transport::Tcp, &message, response, elapsed);
+                    if let Some(format) = cx.handler.query_log() {
+                        logging::log_query(
+                            format,
+                            peer,
+                            Transport::Tcp,
+                            &message,
+                            response,
+                            elapsed,
+                        );
                     }
                 });
                 continue;
@@ -167,8 +174,8 @@ async fn connection(
         let (elapsed, answer) = (started.elapsed(), response.map(|p| (&out[..], p)));
         let sample = metrics::sample(Transport::Tcp, peer.is_ipv6(), &message, answer, elapsed);
         cx.metrics.record_shared(&cx.server, &sample);
-        if cx.handler.log_queries() {
-            logging::log_query(peer, Transport::Tcp, &message, answer, elapsed);
+        if let Some(format) = cx.handler.query_log() {
+            logging::log_query(format, peer, Transport::Tcp, &message, answer, elapsed);
         }
         if response.is_some() && tx.send(frame(&out)).await.is_err() {
             break; // the writer failed: the connection is gone

@@ -149,8 +149,8 @@ impl Worker {
             }
             outbox.send(fd);
             let elapsed = started.elapsed();
-            let log = self.handler.log_queries();
-            if self.count || log {
+            let log = self.handler.query_log();
+            if self.count || log.is_some() {
                 for (i, outcome) in outcomes.iter().enumerate().take(count) {
                     let response = match *outcome {
                         Outcome::Sent(slot, plugin) => Some((outbox.answer(slot), plugin)),
@@ -170,8 +170,8 @@ impl Worker {
                         );
                         recorder.record(&sample);
                     }
-                    if log {
-                        logging::log_query(peer, Transport::Udp, query, response, elapsed);
+                    if let Some(format) = log {
+                        logging::log_query(format, peer, Transport::Udp, query, response, elapsed);
                     }
                 }
             }
@@ -203,8 +203,8 @@ impl Worker {
             let elapsed = started.elapsed();
             let sample = metrics::sample(Transport::Udp, peer.is_ipv6(), &query, response, elapsed);
             me.metrics.record_shared(&me.server, &sample);
-            if me.handler.log_queries() {
-                logging::log_query(peer, Transport::Udp, &query, response, elapsed);
+            if let Some(format) = me.handler.query_log() {
+                logging::log_query(format, peer, Transport::Udp, &query, response, elapsed);
             }
         });
     }
