@@ -1,10 +1,21 @@
 //! The network half of the NodeLocal mode: the link holding the node-local addresses and
 //! the fail-open steering rules, set up by the process itself and kept by reconciles.
+//!
+//! The rules never black-hole the node: the request-direction NOTRACK only matches
+//! while a socket is bound to the address (see [`steering`]), so with no process left
+//! pods' queries to the ClusterIP reach the cluster DNS through kube-proxy.
 
+pub mod detect;
 pub mod error;
+pub mod iptables;
 pub mod link;
+pub mod nft;
 pub mod settings;
+pub mod steering;
+mod tool;
 
+pub use detect::Backend;
 pub use error::{ErrorType, SetupError};
 pub use link::LinkChanges;
 pub use settings::{BackendSetting, LinkKind, NetworkSettings};
+pub use steering::Family;
