@@ -9,6 +9,7 @@
 //! while a socket is bound to the address (see [`steering`]), so with no process left
 //! pods' queries to the ClusterIP reach the cluster DNS through kube-proxy.
 
+pub mod cli;
 pub mod detect;
 pub mod error;
 pub mod iptables;
