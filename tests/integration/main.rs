@@ -9,6 +9,8 @@ mod forward;
 mod harness;
 mod http;
 mod kube_source;
+mod netns;
+mod nodelocal_steering;
 mod operations;
 mod spec_generated;
 mod spec_sample;
