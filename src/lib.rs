@@ -17,6 +17,7 @@ pub mod dns;
 pub mod forward;
 pub mod logging;
 pub mod metrics;
+pub mod nodelocal;
 pub mod reload;
 pub mod shutdown;
 pub mod source;

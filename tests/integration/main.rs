@@ -12,6 +12,8 @@ mod http;
 mod kube_source;
 mod kube_token;
 mod logs;
+mod netns;
+mod nodelocal_steering;
 mod operations;
 mod readme;
 mod spec_edges;
