@@ -175,6 +175,7 @@ fn hit(bencher: Bencher) {
     let origin = Origin {
         transport: Transport::Udp,
         peer: "127.0.0.1:53".parse().unwrap(),
+        reply_to: "127.0.0.1:53".parse().unwrap(),
         received: std::time::Instant::now(),
         observer: &LOADED.observer,
         replier: &LOADED.replier,

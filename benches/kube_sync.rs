@@ -1,5 +1,5 @@
 //! The Kubernetes source at scale, end to end: the fake API server of
-//! `clusterdns::testing` served over loopback HTTP (paged lists of 500) holding 10,000
+//! `clusterdns_testkit` served over loopback HTTP (paged lists of 500) holding 10,000
 //! Services in 100 namespaces, 100,000 endpoints in 1,000 EndpointSlices of 100 (200 of
 //! those services headless) and 150,000 Pods, and the release `clusterdns` binary with
 //! `pods = "verified"` pointed at it through a generated kubeconfig.

@@ -119,6 +119,7 @@ fn answer(bencher: Bencher, name: &str, qtype: u16) {
     let origin = Origin {
         transport: Transport::Udp,
         peer: "127.0.0.1:53".parse().unwrap(),
+        reply_to: "127.0.0.1:53".parse().unwrap(),
         received: std::time::Instant::now(),
         observer: &loaded.observer,
         replier: &loaded.replier,

@@ -3,13 +3,14 @@
 //! lameduck and shutdown. Reloading a running server lives in [`crate::reload`].
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use socket2::{Domain, Protocol, Socket, Type};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
@@ -19,6 +20,7 @@ use crate::config::Config;
 use crate::forward::Forwarder;
 use crate::metrics::Metrics;
 use crate::server::chain::{CacheStage, ForwardStage, LoopGuard, ZoneStage};
+use crate::server::observe::QueryLog;
 use crate::server::tcp::{self, TcpContext, TcpLimits};
 use crate::server::udp::{self, Worker};
 use crate::server::{Chain, Driver, Observer, Stage};
@@ -84,8 +86,8 @@ pub(crate) struct HttpListener {
 pub struct Server {
     pub(crate) config: Config,
     pub(crate) driver: Arc<Driver>,
-    /// Whether every query is logged (`[log] queries`, changed on reload).
-    pub(crate) log_queries: Arc<AtomicBool>,
+    /// Whether and how every query is logged (`[log]`, changed on reload).
+    pub(crate) query_log: Arc<QueryLog>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) draining: Arc<AtomicBool>,
     pub(crate) source: Option<SourceHandle>,
@@ -103,10 +105,12 @@ impl Server {
         let source = start_source(&config, zone.clone(), &metrics)?;
         let upstreams = build_upstreams(&config, &metrics, None);
         let chain = chain_of(&config, zone, upstreams);
-        let driver = Arc::new(Driver::new(chain, metrics.panics.clone()));
+        let driver = Driver::new(chain, metrics.panics.clone())
+            .with_max_udp_size(config.server.max_udp_size);
+        let driver = Arc::new(driver);
         let mut server = Server {
             driver,
-            log_queries: Arc::new(AtomicBool::new(config.log.queries)),
+            query_log: Arc::new(QueryLog::new(config.log.query_log())),
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
             source: Some(source),
@@ -115,8 +119,9 @@ impl Server {
             tasks: Vec::new(),
             config,
         };
-        for addr in server.config.listen.clone() {
-            let listener = server.bind_dns(addr)?;
+        let listen = server.config.listen.clone();
+        for addr in listen.iter().copied() {
+            let listener = server.bind_dns(addr, &listen)?;
             server.dns.push(listener);
         }
         for (endpoint, addr) in server.config.http_endpoints() {
@@ -132,14 +137,20 @@ impl Server {
         Ok(server)
     }
 
-    /// Binds UDP and TCP on `addr` and starts answering there.
-    pub(crate) fn bind_dns(&self, addr: SocketAddr) -> Result<DnsListener, StartError> {
+    /// Binds UDP and TCP on `addr`, one of the addresses of `listen`, and starts
+    /// answering there.
+    pub(crate) fn bind_dns(
+        &self,
+        addr: SocketAddr,
+        listen: &[SocketAddr],
+    ) -> Result<DnsListener, StartError> {
         let listen_err = |source| StartError::Listen { addr, source };
         let workers = match self.config.server.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let (sockets, listener) = bind_pair(addr, workers).map_err(listen_err)?;
+        let dual_stack = serves_both_families(addr, listen);
+        let (sockets, listener) = bind_pair(addr, workers, dual_stack).map_err(listen_err)?;
         let udp = sockets[0].local_addr().map_err(listen_err)?;
         let tcp = listener.local_addr().map_err(listen_err)?;
         let stop = Shutdown::new();
@@ -148,7 +159,7 @@ impl Server {
             format!("dns://{udp}").into(),
             self.metrics.clone(),
             self.config.metrics.listen.is_some(),
-            self.log_queries.clone(),
+            self.query_log.clone(),
         ));
         let worker = Worker {
             driver: self.driver.clone(),
@@ -395,18 +406,30 @@ pub(crate) fn start_source(
     })
 }
 
+/// Whether `addr` is `[::]:P` with no IPv4 address on port P in `listen`: then it takes
+/// IPv4 clients too, as Go (and so CoreDNS) does with `[::]`. Listed with an IPv4
+/// address on the same port, it is IPv6-only so that both sockets can be bound, in
+/// either order, whatever the host's `net.ipv6.bindv6only`.
+fn serves_both_families(addr: SocketAddr, listen: &[SocketAddr]) -> bool {
+    addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        && !listen
+            .iter()
+            .any(|a| a.is_ipv4() && a.port() == addr.port())
+}
+
 /// Binds UDP and TCP on the same port; with port 0 the UDP port is chosen first and TCP
 /// follows it (retrying a few times if another process holds that TCP port).
 fn bind_pair(
     addr: SocketAddr,
     workers: usize,
+    dual_stack: bool,
 ) -> io::Result<(Vec<std::net::UdpSocket>, TcpListener)> {
     let mut last_err = None;
     for _ in 0..16 {
-        let sockets = udp::bind(addr, workers)?;
+        let sockets = udp::bind(addr, workers, dual_stack)?;
         let port = sockets[0].local_addr()?.port();
         let tcp_addr = SocketAddr::new(addr.ip(), port);
-        match bind_tcp(tcp_addr) {
+        match bind_tcp(tcp_addr, dual_stack) {
             Ok(l) => return Ok((sockets, l)),
             Err(e) if addr.port() == 0 => last_err = Some(e),
             Err(e) => return Err(e),
@@ -415,14 +438,17 @@ fn bind_pair(
     Err(last_err.unwrap_or_else(|| io::Error::other("no free port")))
 }
 
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
+/// Binds a TCP listener; an IPv6 one is IPv6-only unless `dual_stack` (as for UDP).
+fn bind_tcp(addr: SocketAddr, dual_stack: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(!dual_stack)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Polls the cluster file on its own thread (parsing a large file must not stall the

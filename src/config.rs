@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::forward::{ForwardSettings, Policy, resolv_conf};
+use crate::logging::QueryLogFormat;
 use crate::source::kube::KubeSettings;
 use crate::wire::ZoneName;
 use crate::zone::{IndexSettings, PodMode, ZoneSettings};
@@ -96,6 +97,9 @@ pub struct LogConfig {
     /// Log every query: client, name, type, rcode, flags, size, duration.
     #[serde(default)]
     pub queries: bool,
+    /// How the query log writes a query: CoreDNS's `log` format (default) or fields.
+    #[serde(default)]
+    pub query_format: QueryLogFormat,
     /// Seconds over which repeated errors are gathered into one line (CoreDNS's
     /// `errors { consolidate }`); 0 logs each one.
     #[serde(default = "default_consolidate", with = "seconds")]
@@ -127,10 +131,18 @@ impl Default for MetricsConfig {
     }
 }
 
+impl LogConfig {
+    /// The query log's format, or `None` when queries are not logged.
+    pub fn query_log(&self) -> Option<QueryLogFormat> {
+        self.queries.then_some(self.query_format)
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             queries: false,
+            query_format: QueryLogFormat::default(),
             consolidate: default_consolidate(),
         }
     }
@@ -244,6 +256,25 @@ pub struct ServerConfig {
     /// Open TCP connections at most; beyond it new connections are closed at once.
     #[serde(default = "default_tcp_max")]
     pub tcp_max_connections: usize,
+    /// The largest UDP answer, in bytes: a client's EDNS buffer size is honoured up to
+    /// it (BIND's `max-udp-size`). The default, 1232, is the DNS flag day value, safe
+    /// from IP fragmentation; 4096 answers as CoreDNS does for clients that ask for it.
+    #[serde(default = "default_max_udp_size", deserialize_with = "max_udp_size")]
+    pub max_udp_size: u16,
+}
+
+fn default_max_udp_size() -> u16 {
+    crate::wire::writer::ADVERTISED_UDP_SIZE
+}
+
+fn max_udp_size<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let v = u64::deserialize(d)?;
+    match u16::try_from(v) {
+        Ok(size @ 512..=4096) => Ok(size),
+        _ => Err(de::Error::custom(format!(
+            "max_udp_size {v} is out of range 512..=4096"
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -481,6 +512,7 @@ impl Default for ServerConfig {
             udp_workers: 0,
             tcp_idle_timeout: default_tcp_idle(),
             tcp_max_connections: default_tcp_max(),
+            max_udp_size: default_max_udp_size(),
         }
     }
 }
@@ -666,6 +698,15 @@ impl Config {
             zonal: k.zonal,
             fallthrough: k.fallthrough.clone(),
             ptr_zone_wire,
+            // A wildcard says nothing about where clients reach us; CoreDNS would list
+            // every interface there, and leaves loopback out, which we keep: on a laptop
+            // 127.0.0.1 is the one address that answers.
+            listen_ips: self
+                .listen
+                .iter()
+                .map(|a| a.ip())
+                .filter(|ip| !ip.is_unspecified())
+                .collect(),
         }
     }
 

@@ -23,6 +23,7 @@ pub mod config;
 pub mod forward;
 pub mod logging;
 pub mod metrics;
+pub mod nodelocal;
 pub mod reload;
 pub mod server;
 pub mod shutdown;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use clusterdns::app::Server;
 use clusterdns::config::Config;
 use clusterdns::logging::{self, LogFormat};
@@ -68,6 +68,15 @@ struct Cli {
     /// Check the configuration (and the cluster file it names) and exit.
     #[arg(long)]
     validate: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The NodeLocal mode's network: its link and steering rules, set up or removed once.
+    #[command(subcommand)]
+    Nodelocal(clusterdns::nodelocal::cli::NodelocalCommand),
 }
 
 impl Cli {
@@ -100,6 +109,9 @@ impl Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
+    if let Some(Command::Nodelocal(command)) = &cli.command {
+        return clusterdns::nodelocal::cli::run(command);
+    }
     let mut config = match &cli.config {
         Some(path) => match Config::load(path) {
             Ok(c) => c,

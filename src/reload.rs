@@ -10,8 +10,6 @@ use std::time::SystemTime;
 
 use thiserror::Error;
 
-use std::sync::atomic::Ordering;
-
 use crate::app::{Server, StartError, build_upstreams, chain_of, start_source, upstreams_of};
 use crate::config::{Config, ConfigError};
 use crate::zone::ClusterZone;
@@ -116,7 +114,7 @@ impl Server {
             .iter()
             .filter(|a| !self.config.listen.contains(a))
         {
-            match self.bind_dns(*addr) {
+            match self.bind_dns(*addr, &new.listen) {
                 Ok(l) => added.push(l),
                 Err(e) => {
                     for l in added {
@@ -171,7 +169,7 @@ impl Server {
                 .unwrap_or_else(|| Arc::new(ClusterZone::new())),
         };
         self.driver.set_chain(chain_of(&new, zone, upstreams));
-        self.log_queries.store(new.log.queries, Ordering::Relaxed);
+        self.query_log.set(new.log.query_log());
         // 4. Stop what was replaced.
         if let Some(old) = new_source.and_then(|s| self.source.replace(s)) {
             old.stop().await;

@@ -57,7 +57,12 @@ impl Replier {
 /// Where a packet came from, and how to reach its sender later.
 pub struct Origin<'a> {
     pub transport: Transport,
+    /// The client, as logs and metrics name it (an IPv4 client of a dual-stack socket
+    /// as IPv4).
     pub peer: SocketAddr,
+    /// Where a later answer goes: the address as the kernel gave it (v4-mapped on a
+    /// dual-stack socket).
+    pub reply_to: SocketAddr,
     /// When the transport took the packet in (a suspended query is charged from here).
     pub received: Instant,
     pub observer: &'a Arc<Observer>,
@@ -79,6 +84,8 @@ pub struct Driver {
     chain: ArcSwap<Chain>,
     runtime: tokio::runtime::Handle,
     panics: IntCounter,
+    /// The largest UDP answer, whatever larger size a client advertises.
+    max_udp_size: u16,
 }
 
 impl Driver {
@@ -88,7 +95,15 @@ impl Driver {
             chain: ArcSwap::from_pointee(chain),
             runtime: tokio::runtime::Handle::current(),
             panics,
+            max_udp_size: ADVERTISED_UDP_SIZE,
         }
+    }
+
+    /// Honours clients' EDNS buffer sizes up to `size` (at least 512) instead of
+    /// [`ADVERTISED_UDP_SIZE`].
+    pub fn with_max_udp_size(mut self, size: u16) -> Self {
+        self.max_udp_size = size.max(512);
+        self
     }
 
     /// The chain queries are answered from now.
@@ -115,7 +130,7 @@ impl Driver {
     }
 
     fn run(&self, packet: &[u8], origin: &Origin<'_>, out: &mut Vec<u8>) -> Step {
-        let (q, limit) = match checked(packet, origin.transport, out) {
+        let (q, limit) = match checked(packet, origin.transport, self.max_udp_size, out) {
             Ok(checked) => checked,
             Err(Some((head, rcode))) => {
                 let response = Response::of(out, rcode, Plugin::None);
@@ -163,6 +178,7 @@ impl Driver {
                     observation,
                     observer: origin.observer.clone(),
                     replier: origin.replier.clone(),
+                    reply_to: origin.reply_to,
                 };
                 self.runtime.spawn(suspended.resume());
                 Step::Pending
@@ -184,6 +200,7 @@ struct Suspended {
     observation: Observation,
     observer: Arc<Observer>,
     replier: Replier,
+    reply_to: SocketAddr,
 }
 
 impl Suspended {
@@ -198,6 +215,7 @@ impl Suspended {
             observation,
             observer,
             replier,
+            reply_to,
         } = self;
         let (out, plugin) = match pending {
             Pending::Forward { at, question } => {
@@ -253,7 +271,7 @@ impl Suspended {
                 (written, Plugin::Kubernetes)
             }
         };
-        replier.send(observation.peer, &out).await;
+        replier.send(reply_to, &out).await;
         let mut observation = observation.answered(Response::read(&out, plugin));
         observation.elapsed = observation.received.elapsed();
         observer.record_shared(&observation, &packet);
@@ -261,13 +279,15 @@ impl Suspended {
 }
 
 /// Parses the packet and applies the wire rules that need no zone; returns the query and
-/// the largest response its transport takes. On `Err(Some(..))` `out` holds the answer
+/// the largest response its transport takes (over UDP the client's EDNS size, at most
+/// `max_udp_size`). On `Err(Some(..))` `out` holds the answer
 /// (with what was read of the query, and the code it got); on `Err(None)` nothing is to
 /// be sent.
 #[allow(clippy::type_complexity)]
 fn checked<'p>(
     packet: &'p [u8],
     transport: Transport,
+    max_udp_size: u16,
     out: &mut Vec<u8>,
 ) -> Result<(Query<'p>, usize), Option<(Option<Head>, Rcode)>> {
     let q = match parse_query(packet) {
@@ -288,7 +308,7 @@ fn checked<'p>(
     let limit = match (transport, q.edns) {
         (Transport::Tcp, _) => u16::MAX as usize,
         (Transport::Udp, None) => 512,
-        (Transport::Udp, Some(e)) => e.udp_size.clamp(512, ADVERTISED_UDP_SIZE) as usize,
+        (Transport::Udp, Some(e)) => e.udp_size.clamp(512, max_udp_size) as usize,
     };
     let refuse_with = |out: &mut Vec<u8>, code: Rcode| {
         let mut w = ResponseWriter::new(out, &q, limit);

@@ -9,7 +9,7 @@
 //! suspended answers share one recorder per listener behind a mutex and flush at once.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use prometheus::local::{LocalHistogram, LocalIntCounter};
 
 use super::chain::Plugin;
 use super::driver::{Origin, Transport};
+use crate::logging::{Answered, QueryLine, QueryLogFormat, presentation};
 use crate::metrics::Metrics;
 use crate::wire::{Head, Rcode, rtype};
 
@@ -157,14 +158,14 @@ pub struct Observer {
     metrics: Arc<Metrics>,
     /// Count queries (off when `/metrics` is off: nobody would read them).
     count: bool,
-    /// Log every query (the block's `[log] queries`, changed on reload).
-    log: Arc<AtomicBool>,
+    /// The query log (`[log] queries` and `query_format`, changed on reload).
+    log: Arc<QueryLog>,
     /// TCP and suspended answers, recorded from the runtime's threads.
     shared: Mutex<QueryRecorder>,
 }
 
 impl Observer {
-    pub fn new(server: Arc<str>, metrics: Arc<Metrics>, count: bool, log: Arc<AtomicBool>) -> Self {
+    pub fn new(server: Arc<str>, metrics: Arc<Metrics>, count: bool, log: Arc<QueryLog>) -> Self {
         let shared = Mutex::new(QueryRecorder::new(&metrics, &server));
         Observer {
             server,
@@ -177,7 +178,7 @@ impl Observer {
 
     /// Whether anything is recorded at all (so a worker can skip the loop).
     pub fn is_on(&self) -> bool {
-        self.count || self.log.load(Ordering::Relaxed)
+        self.count || self.log.get().is_some()
     }
 
     /// A recorder of this listener's own, for one UDP worker.
@@ -191,8 +192,8 @@ impl Observer {
         if self.count {
             recorder.record(o);
         }
-        if self.log.load(Ordering::Relaxed) {
-            log_line(o, packet);
+        if let Some(format) = self.log.get() {
+            query_line(o, packet).log(format);
         }
     }
 
@@ -310,64 +311,65 @@ impl QueryRecorder {
     }
 }
 
-/// The question's name as text (`web.shop.svc.cluster.local.`), from the name the
-/// driver already measured: labels are copied, nothing is parsed.
-fn question_name(packet: &[u8], head: &Head) -> String {
-    let wire = packet.get(12..12 + head.qname_len as usize).unwrap_or(&[]);
-    let mut name = String::with_capacity(wire.len());
-    let mut pos = 0;
-    while let Some(&len) = wire.get(pos) {
-        let Some(label) = wire
-            .get(pos + 1..pos + 1 + len as usize)
-            .filter(|_| len > 0)
-        else {
-            break;
-        };
-        name.push_str(&String::from_utf8_lossy(label));
-        name.push('.');
-        pos += 1 + len as usize;
-    }
-    if name.is_empty() {
-        name.push('.');
-    }
-    name
-}
+/// Whether queries are logged, and how: shared by a block's listeners, switched on reload.
+#[derive(Default)]
+pub struct QueryLog(AtomicU8);
 
-fn flag_names(flags: u16) -> String {
-    let mut f = Vec::new();
-    for (bit, name) in [
-        (0x8000, "qr"),
-        (0x0400, "aa"),
-        (0x0200, "tc"),
-        (0x0100, "rd"),
-        (0x0080, "ra"),
-    ] {
-        if flags & bit != 0 {
-            f.push(name);
+impl QueryLog {
+    pub fn new(format: Option<QueryLogFormat>) -> Self {
+        let log = QueryLog::default();
+        log.set(format);
+        log
+    }
+
+    pub fn get(&self) -> Option<QueryLogFormat> {
+        match self.0.load(Ordering::Relaxed) {
+            1 => Some(QueryLogFormat::Coredns),
+            2 => Some(QueryLogFormat::Fields),
+            _ => None,
         }
     }
-    f.join(",")
+
+    pub fn set(&self, format: Option<QueryLogFormat>) {
+        let code = match format {
+            None => 0,
+            Some(QueryLogFormat::Coredns) => 1,
+            Some(QueryLogFormat::Fields) => 2,
+        };
+        self.0.store(code, Ordering::Relaxed);
+    }
 }
 
-/// The query log line (CoreDNS's `log` plugin).
-fn log_line(o: &Observation, packet: &[u8]) {
-    let name = o
-        .head
-        .map_or_else(|| ".".to_owned(), |h| question_name(packet, &h));
-    let qtype = o.qtype();
-    let proto = PROTOS[usize::from(o.transport == Transport::Tcp)];
-    let client = o.peer;
-    match o.response {
-        Some(r) => tracing::info!(
-            target: "clusterdns::query",
-            %client, proto, name, qtype, rcode = r.rcode.name(), flags = flag_names(r.flags),
-            request_size = o.request_len, response_size = r.len, plugin = r.plugin.label(),
-            duration_us = o.elapsed.as_micros() as u64,
-            "query"
-        ),
-        None => tracing::info!(
-            target: "clusterdns::query",
-            %client, proto, name, qtype, request_size = o.request_len, "query dropped"
-        ),
+/// The query log's line for an observed query: the values the driver read, the name
+/// taken from where the driver found it in the packet (nothing is parsed again).
+fn query_line(o: &Observation, packet: &[u8]) -> QueryLine {
+    let head = o.head;
+    let edns = head.and_then(|h| h.edns);
+    let tcp = o.transport == Transport::Tcp;
+    QueryLine {
+        peer: o.peer,
+        // A packet that is no readable query still has its ID logged.
+        id: head
+            .map(|h| h.id)
+            .or_else(|| packet.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]))),
+        name: head.map(|h| presentation(h.qname_wire(packet))),
+        qtype: head.map(|h| h.qtype),
+        qclass: head.map(|h| h.qclass),
+        tcp,
+        size: o.request_len,
+        dnssec_ok: edns.is_some_and(|e| e.dnssec_ok),
+        // As CoreDNS reports it: 65535 over TCP, else the client's size (512 without EDNS).
+        bufsize: if tcp {
+            u16::MAX
+        } else {
+            edns.map_or(512, |e| e.udp_size.max(512))
+        },
+        answered: o.response.map(|r| Answered {
+            rcode: r.rcode.value(),
+            flags: r.flags,
+            size: r.len,
+            plugin: r.plugin.label(),
+        }),
+        duration: o.elapsed,
     }
 }

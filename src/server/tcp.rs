@@ -57,6 +57,8 @@ pub async fn serve(listener: TcpListener, cx: TcpContext, shutdown: Shutdown) {
                 continue;
             }
         };
+        // An IPv4 client of a dual-stack listener is logged and counted as IPv4.
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "tcp connection limit reached; closing the new connection");
             continue;
@@ -131,6 +133,7 @@ async fn connection(
         let origin = Origin {
             transport: Transport::Tcp,
             peer,
+            reply_to: peer,
             received: Instant::now(),
             observer: &cx.observer,
             replier: &replier,

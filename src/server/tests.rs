@@ -218,6 +218,7 @@ fn run_table(upstream: Option<SocketAddr>, rows: &[Row]) -> Arc<Metrics> {
         let origin = Origin {
             transport: Transport::Udp,
             peer: client.local_addr().unwrap(),
+            reply_to: client.local_addr().unwrap(),
             received: Instant::now(),
             observer: &observer,
             replier: &replier,

@@ -21,12 +21,15 @@ use crate::shutdown::Shutdown;
 /// How often an idle worker looks at the shutdown flag (and flushes its metrics).
 const POLL: Duration = Duration::from_millis(100);
 
-/// Binds one socket with SO_REUSEPORT (and a large receive buffer).
-pub fn bind_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// Binds one socket with SO_REUSEPORT (and a large receive buffer). An IPv6 socket
+/// takes IPv4 too (as v4-mapped addresses) only when `dual_stack` says so; otherwise it
+/// is IPv6-only, whatever the host's `net.ipv6.bindv6only`, so that an IPv4 socket on the
+/// same port can coexist with it.
+pub fn bind_reuseport(addr: SocketAddr, dual_stack: bool) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_port(true)?;
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(!dual_stack)?;
     }
     // Best effort: absorbs bursts while a worker is busy; the kernel caps it anyway.
     let _ = socket.set_recv_buffer_size(4 << 20);
@@ -37,12 +40,12 @@ pub fn bind_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// Binds `count` sockets to `addr`; port 0 picks one port for all of them.
-pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> {
-    let first = bind_reuseport(addr)?;
+pub fn bind(addr: SocketAddr, count: usize, dual_stack: bool) -> io::Result<Vec<UdpSocket>> {
+    let first = bind_reuseport(addr, dual_stack)?;
     let addr = first.local_addr()?;
     let mut sockets = vec![first];
     for _ in 1..count.max(1) {
-        sockets.push(bind_reuseport(addr)?);
+        sockets.push(bind_reuseport(addr, dual_stack)?);
     }
     Ok(sockets)
 }
@@ -110,6 +113,9 @@ impl Worker {
                 let origin = Origin {
                     transport: Transport::Udp,
                     peer,
+                    // A later answer goes back to the address as the kernel gave it (a
+                    // v4-mapped one on a dual-stack socket); `peer` is for logs.
+                    reply_to: sender.address().unwrap_or(peer),
                     received: started,
                     observer: &self.observer,
                     replier: &replier,

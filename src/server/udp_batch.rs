@@ -47,8 +47,9 @@ impl Sender {
         }
     }
 
-    /// The address as the standard library spells it; `None` for a family other than
-    /// IPv4 and IPv6 (which a UDP socket of ours never reports).
+    /// The address as the kernel gave it, in the standard library's spelling (an IPv4
+    /// client of a dual-stack socket is a v4-mapped IPv6 address); `None` for a family
+    /// other than IPv4 and IPv6 (which a UDP socket of ours never reports).
     pub fn address(&self) -> Option<SocketAddr> {
         let len = self.len as usize;
         match i32::from(self.name.ss_family) {
@@ -76,6 +77,11 @@ impl Sender {
     }
 }
 
+/// An IPv4 client of a dual-stack socket as the IPv4 address it is.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 fn empty_header() -> libc::mmsghdr {
     // SAFETY: mmsghdr is plain old data; null pointers with zero lengths are what the
     // kernel takes for "no name, no data, no control".
@@ -96,8 +102,9 @@ pub struct Inbox {
     buffers: Box<[u8]>,
     senders: [Sender; BATCH],
     lens: [usize; BATCH],
-    /// Each sender's address, read once per datagram; `None` for a datagram to drop
-    /// (longer than a slot, or from an address family we cannot answer).
+    /// Each sender's address, read once per datagram, v4-mapped addresses as IPv4 (for
+    /// logs and metrics; answers go to the [`Sender`] as is); `None` for a datagram to
+    /// drop (longer than a slot, or from an address family we cannot answer).
     peers: [Option<SocketAddr>; BATCH],
     iovs: [libc::iovec; BATCH],
     headers: [libc::mmsghdr; BATCH],
@@ -164,7 +171,7 @@ impl Inbox {
             self.peers[i] = if truncated {
                 None
             } else {
-                self.senders[i].address()
+                self.senders[i].address().map(canonical)
             };
         }
         Ok(self.count)

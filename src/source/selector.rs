@@ -1,6 +1,6 @@
 //! Kubernetes label selectors (`app=web,tier!=cache,env in (a,b),!legacy`): checked when
 //! the config is read, so a typo fails at start rather than as an endless 400 from the
-//! API server; and evaluated by the fake API server of [`crate::testing`].
+//! API server; and evaluated by the fake API server of the test kit (`clusterdns-testkit`).
 
 use std::collections::BTreeMap;
 

@@ -87,7 +87,7 @@ pub fn answer(
         qtype,
         w,
     };
-    let (found, apex, chased) = a.resolve(name, zone_start, reverse, 0);
+    let (found, apex, chased) = a.resolve(name, zone_start, reverse, None);
     match found {
         Found::Records | Found::Chase(..) => ZoneOutcome::Answered,
         Found::Outside(at) => ZoneOutcome::ExternalTarget(at),
@@ -129,24 +129,35 @@ impl Answerer<'_, '_, '_> {
 
     /// Looks `name` up and follows in-zone CNAMEs; returns the final result, the offset of
     /// the apex of the zone it ended in (for the SOA), and whether a CNAME was followed.
+    /// `chain` holds the names already answered for, so a loop ends at its first repeat.
     fn resolve(
         &mut self,
         name: &QName<'_>,
         zone_start: usize,
         reverse: bool,
-        depth: usize,
+        chain: Option<&Chased<'_>>,
     ) -> (Found, u16, bool) {
         let found = self.lookup(name, zone_start, reverse);
         let Found::Chase(wire, at) = found else {
-            return (found, name.suffix_offset(zone_start), depth > 0);
+            return (found, name.suffix_offset(zone_start), chain.is_some());
         };
         let Some(target) = QName::written(&wire, at) else {
             return (Found::Records, 0, true);
         };
+        let here = Chased {
+            labels: name.labels(),
+            depth: chain.map_or(0, |c| c.depth + 1),
+            before: chain,
+        };
+        if here.holds(target.labels()) {
+            // A loop: the chain is answered once, up to the repeated name.
+            return (Found::Records, 0, true);
+        }
+        let depth = here.depth;
         let outside = (Found::Outside(at), 0, true);
         match self.s.find_zone(&target) {
             Some((start, false)) if depth < MAX_CHASE && self.qtype != rtype::CNAME => {
-                self.resolve(&target, start, false, depth + 1)
+                self.resolve(&target, start, false, Some(&here))
             }
             Some((_, true)) => (Found::Records, 0, true),
             _ if self.qtype == rtype::CNAME || depth >= MAX_CHASE => (Found::Records, 0, true),
@@ -235,11 +246,13 @@ impl Answerer<'_, '_, '_> {
         }
     }
 
-    /// The name server's addresses: the ClusterIPs of kube-system/kube-dns, which is how
-    /// clients reach us in a cluster.
+    /// The name server's addresses, as CoreDNS gives them: the ClusterIPs of
+    /// kube-system/kube-dns, which is how clients reach us in a cluster; without that
+    /// service, the addresses we listen on.
     fn name_server_addresses(&mut self, section: Section, owner: NameRef<'_>, v4: bool, v6: bool) {
         let ttl = self.ttl();
         let w = &mut *self.w;
+        let listen = &self.s.listen_ips;
         self.zone.with_service(b"kube-system", b"kube-dns", |view| {
             if let Some(ServiceKind::ClusterIp { v4: a4, v6: a6 }) = view.map(|v| &v.kind) {
                 for ip in a4.iter().filter(|_| v4) {
@@ -248,6 +261,14 @@ impl Answerer<'_, '_, '_> {
                 for ip in a6.iter().filter(|_| v6) {
                     w.aaaa(section, owner, ttl, *ip);
                 }
+                return;
+            }
+            for ip in listen.iter() {
+                match ip {
+                    IpAddr::V4(a) if v4 => w.a(section, owner, ttl, *a),
+                    IpAddr::V6(a) if v6 => w.aaaa(section, owner, ttl, *a),
+                    _ => false,
+                };
             }
         });
     }
@@ -342,8 +363,6 @@ impl Answerer<'_, '_, '_> {
         let ttl = self.ttl();
         let zone_wire = name.suffix_wire(zone_start);
         let target_svc: [&[u8]; 3] = [svc.service, svc.namespace, b"svc"];
-        // Glue owners point at `svc.ns.svc.Z` inside the question.
-        let svc_at = name.suffix_offset(svc.at);
         match (&view.kind, below) {
             (ServiceKind::ExternalNameInvalid, _) | (ServiceKind::ExternalName(_), Some(_)) => {
                 Found::NxDomain
@@ -368,7 +387,7 @@ impl Answerer<'_, '_, '_> {
                 }
                 if self.qtype == rtype::SRV {
                     let target = NameRef::LabelsWire(&target_svc, zone_wire);
-                    self.cluster_ip_srv(owner, target, view, PortFilter::Any, svc_at)
+                    self.cluster_ip_srv(owner, target, view, PortFilter::Any)
                 } else {
                     self.addresses(owner, v4.iter().copied(), v6.iter().copied())
                 }
@@ -383,13 +402,10 @@ impl Answerer<'_, '_, '_> {
                     {
                         Found::NxDomain
                     }
-                    rtype::SRV => self.cluster_ip_srv(
-                        owner,
-                        target,
-                        view,
-                        PortFilter::Named(port, proto),
-                        svc_at,
-                    ),
+                    // RFC 8482 lets ANY get a subset, not nothing: SRV is all there is.
+                    rtype::SRV | rtype::ANY => {
+                        self.cluster_ip_srv(owner, target, view, PortFilter::Named(port, proto))
+                    }
                     _ => Found::NoData,
                 }
             }
@@ -403,7 +419,6 @@ impl Answerer<'_, '_, '_> {
                         owner,
                         &target_svc,
                         zone_wire,
-                        svc_at,
                         &view.endpoints,
                         PortFilter::Any,
                     )
@@ -421,14 +436,9 @@ impl Answerer<'_, '_, '_> {
                     return Found::NxDomain;
                 }
                 match self.qtype {
-                    rtype::SRV => self.endpoint_srv(
-                        owner,
-                        &target_svc,
-                        zone_wire,
-                        svc_at,
-                        &view.endpoints,
-                        filter,
-                    ),
+                    rtype::SRV | rtype::ANY => {
+                        self.endpoint_srv(owner, &target_svc, zone_wire, &view.endpoints, filter)
+                    }
                     _ => Found::NoData,
                 }
             }
@@ -450,7 +460,6 @@ impl Answerer<'_, '_, '_> {
                         owner,
                         &target_svc,
                         zone_wire,
-                        svc_at,
                         &chosen,
                         PortFilter::Any,
                     );
@@ -475,7 +484,6 @@ impl Answerer<'_, '_, '_> {
                         owner,
                         &target_svc,
                         zone_wire,
-                        svc_at,
                         named,
                         PortFilter::Any,
                     );
@@ -523,14 +531,13 @@ impl Answerer<'_, '_, '_> {
     }
 
     /// SRV for a ClusterIP service: one per matching port, all targeting the service name;
-    /// its addresses go in the additional section.
+    /// its addresses go in the additional section, under the target as written.
     fn cluster_ip_srv(
         &mut self,
         owner: NameRef<'_>,
         target: NameRef<'_>,
         view: &ServiceView,
         filter: PortFilter<'_>,
-        svc_at: u16,
     ) -> Found {
         let ttl = self.ttl();
         let matching = || view.ports.iter().filter(|p| filter.matches(p));
@@ -540,20 +547,23 @@ impl Answerer<'_, '_, '_> {
             _ => 1,
         };
         let weight = srv_weight(matching().count() * addresses);
-        let mut any = false;
+        let (mut any, mut target_at) = (false, None);
         for (i, p) in matching().enumerate() {
             if matching().take(i).any(|q| q.port == p.port) {
                 continue; // deduplicated on (target, port)
             }
             any = true;
-            self.w
+            let at = self
+                .w
                 .srv(Section::Answer, owner, ttl, (0, weight, p.port), target);
+            target_at = target_at.or(at);
         }
         if !any {
             return Found::NoData;
         }
-        if let ServiceKind::ClusterIp { v4, v6 } = &view.kind {
-            let glue = NameRef::Ptr(svc_at);
+        if let (ServiceKind::ClusterIp { v4, v6 }, Some(at)) = (&view.kind, target_at) {
+            // The glue's owner is the target itself, so both are spelled alike.
+            let glue = NameRef::Ptr(at);
             for a in v4.iter() {
                 self.w.a(Section::Additional, glue, ttl, *a);
             }
@@ -572,7 +582,6 @@ impl Answerer<'_, '_, '_> {
         owner: NameRef<'_>,
         svc_labels: &[&[u8]; 3],
         zone_wire: &[u8],
-        svc_at: u16,
         endpoints: &[EndpointView],
         filter: PortFilter<'_>,
     ) -> Found {
@@ -585,6 +594,9 @@ impl Answerer<'_, '_, '_> {
             return Found::NoData;
         }
         let weight = srv_weight(tuples);
+        // Where `svc.ns.svc.Z` stands inside the first target written: glue owners point
+        // there, so each is spelled as its target is.
+        let mut svc_at = None;
         for (i, e) in endpoints.iter().enumerate() {
             // Endpoints with this name come before `i` in a contiguous run.
             let group = &endpoints[..i];
@@ -605,15 +617,19 @@ impl Answerer<'_, '_, '_> {
                     svc_labels[1],
                     svc_labels[2],
                 ];
-                self.w.srv(
+                let at = self.w.srv(
                     Section::Answer,
                     owner,
                     ttl,
                     (0, weight, p.port),
                     NameRef::LabelsWire(&labels, zone_wire),
                 );
+                svc_at = svc_at.or(at.map(|at| at + 1 + e.name.len() as u16));
             }
         }
+        let Some(svc_at) = svc_at else {
+            return Found::Records; // not one target fitted: TC is set, glue is moot
+        };
         for (i, e) in endpoints.iter().enumerate() {
             if i > 0 && endpoints[i - 1].name == e.name && endpoints[i - 1].addr == e.addr {
                 continue;
@@ -629,6 +645,28 @@ impl Answerer<'_, '_, '_> {
             };
         }
         Found::Records
+    }
+}
+
+/// The names of a CNAME chain answered so far, newest first: a list on the stack, since
+/// chains are a few names long and the query path does not allocate.
+struct Chased<'a> {
+    labels: &'a [&'a [u8]],
+    depth: usize,
+    before: Option<&'a Chased<'a>>,
+}
+
+impl Chased<'_> {
+    /// Whether `labels` (lower-case) is one of the chain's names.
+    fn holds(&self, labels: &[&[u8]]) -> bool {
+        let mut link = Some(self);
+        while let Some(c) = link {
+            if c.labels == labels {
+                return true;
+            }
+            link = c.before;
+        }
+        false
     }
 }
 

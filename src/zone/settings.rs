@@ -1,6 +1,8 @@
 //! How the zone answers: the zones served, TTL, pod mode and the other options of
 //! CoreDNS's `kubernetes` plugin, in the form the query path wants them.
 
+use std::net::IpAddr;
+
 use crate::wire::{QName, ZoneName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -24,6 +26,9 @@ pub struct ZoneSettings {
     pub fallthrough: Vec<ZoneName>,
     /// Wire form of the first cluster zone, which PTR targets end in.
     pub ptr_zone_wire: Box<[u8]>,
+    /// The addresses of `ns.dns.Z` when the cluster has no `kube-system/kube-dns`
+    /// service: the specific addresses we listen on (CoreDNS falls back the same way).
+    pub listen_ips: Box<[IpAddr]>,
 }
 
 impl ZoneSettings {

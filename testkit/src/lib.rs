@@ -10,4 +10,6 @@ pub mod objects;
 pub mod synth;
 
 pub use fake_api::{FakeApi, FakeApiServer};
-pub use objects::{Ep, endpoint_slice, ep, kubeconfig, namespace, pod, service};
+pub use objects::{
+    Ep, endpoint_slice, ep, kubeconfig, kubeconfig_with_token_file, namespace, pod, service,
+};

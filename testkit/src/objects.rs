@@ -11,6 +11,14 @@ pub fn kubeconfig(server: &str) -> String {
     )
 }
 
+/// A kubeconfig for `server` whose user reads its bearer token from `token_file`.
+pub fn kubeconfig_with_token_file(server: &str, token_file: &std::path::Path) -> String {
+    kubeconfig(server).replace(
+        "    token: not-checked\n",
+        &format!("    tokenFile: {}\n", token_file.display()),
+    )
+}
+
 pub fn namespace(name: &str) -> Value {
     json!({
         "kind": "Namespace", "apiVersion": "v1",

@@ -36,7 +36,12 @@ pub fn query_bytes(id: u16, name: &str, qtype: RecordType, edns: Option<u16>) ->
 }
 
 pub fn udp_exchange(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let s = UdpSocket::bind(if addr.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    })
+    .unwrap();
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     s.send_to(packet, addr).unwrap();
     let mut buf = vec![0u8; 65535];

@@ -1,5 +1,5 @@
 //! The zone built from the Kubernetes API: the fake API server of
-//! `clusterdns::testing` served on 127.0.0.1, clusterdns pointed at it, and DNS queries
+//! `clusterdns_testkit` served on 127.0.0.1, clusterdns pointed at it, and DNS queries
 //! over real sockets.
 
 use std::net::SocketAddr;

@@ -105,3 +105,53 @@ async fn startup_timeout_answers_nxdomain_but_stays_unready() {
     until("the first sync", || zone.listed()).await;
     stop.trigger();
 }
+
+/// After an outage long enough to grow the backoff to its cap, the API server comes back
+/// having lost every watch's position (410 Gone): the relist follows the 410 within the
+/// first backoff step, not after the grown one. In paused time: the durations measured
+/// are the runtime's, exact and independent of the machine's load.
+#[tokio::test(start_paused = true)]
+async fn relists_at_once_when_the_api_server_answers_410_after_an_outage() {
+    let api = FakeApi::new();
+    api.apply(namespace("shop"));
+    api.apply(service("shop", "web", "10.96.0.5", &[]));
+    let zone = Arc::new(ClusterZone::new());
+    let index = ClusterIndex::new(zone.clone(), IndexSettings::default());
+    let stop = Shutdown::new();
+    let task = spawn_with_client(api.client(), &settings(false), index, stop.clone());
+    until("the first sync", || zone.listed()).await;
+
+    api.set_unavailable(true);
+    api.drop_watches();
+    // A minute of 503s: every watch's backoff reaches its cap (5 s, drawn from 2.5–5 s).
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    api.compact();
+    api.apply(service("shop", "new", "10.96.0.8", &[]));
+    let (watches, lists) = (
+        api.served("watch", "services"),
+        api.served("list", "services"),
+    );
+    api.set_unavailable(false);
+
+    // The first request served once it is back is the watch that gets the 410.
+    let step = Duration::from_millis(10);
+    while api.served("watch", "services") == watches {
+        tokio::time::sleep(step).await;
+    }
+    let gone = tokio::time::Instant::now();
+    while api.served("list", "services") == lists {
+        tokio::time::sleep(step).await;
+        assert!(gone.elapsed() < Duration::from_secs(30), "never relisted");
+    }
+    let waited = gone.elapsed();
+    assert!(
+        waited <= Duration::from_millis(600),
+        "the relist came {waited:?} after the 410: the backoff was not reset"
+    );
+    until("the relisted service", || has(&zone, "shop", "new")).await;
+    stop.trigger();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+}

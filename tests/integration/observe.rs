@@ -25,7 +25,7 @@ fn each_query_is_counted_and_logged_once_whatever_answered_it() {
     std::fs::write(
         &config,
         format!(
-            "listen = [\"127.0.0.1:{dns}\"]\n[source]\nfile = \"cluster.yaml\"\n[forward]\nupstreams = [\"{}\"]\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n[ready]\nlisten = \"127.0.0.1:{ready}\"\n[health]\nlisten = \"\"\nlameduck = 0\n[log]\nqueries = true\n",
+            "listen = [\"127.0.0.1:{dns}\"]\n[source]\nfile = \"cluster.yaml\"\n[forward]\nupstreams = [\"{}\"]\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n[ready]\nlisten = \"127.0.0.1:{ready}\"\n[health]\nlisten = \"\"\nlameduck = 0\n[log]\nqueries = true\nquery_format = \"fields\"\n",
             up.addr
         ),
     )

@@ -413,10 +413,12 @@ fn the_binary_reloads_a_changed_config_and_logs_queries() {
     let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
     let line = log
         .lines()
-        .find(|l| l.contains("\"query\"") && l.contains(web))
+        .find(|l| l.contains("clusterdns::query") && l.contains(web))
         .unwrap_or_else(|| panic!("no query log line in {log}"));
+    // In JSON, the message is the line CoreDNS's `log` plugin prints.
     assert!(
-        line.contains("\"rcode\":\"NOERROR\"") && line.contains("\"qtype\":1"),
+        line.contains(&format!(r#"\"A IN {web}. udp "#))
+            && line.contains(r#"\" NOERROR qr,aa,rd "#),
         "{line}"
     );
     assert!(log.contains("configuration reloaded"), "{log}");

@@ -1,4 +1,4 @@
-//! The spec rules on generated clusters (`clusterdns::synth`): every service, endpoint,
+//! The spec rules on generated clusters (`clusterdns_testkit::synth`): every service, endpoint,
 //! port and address of a few small synthetic clusters, asked over real UDP (and TCP)
 //! sockets. Expected answers come from the generator's model, never from the server.
 

@@ -45,11 +45,22 @@ pub struct TestUpstream {
     stop: Arc<AtomicBool>,
 }
 
+/// A UDP socket and a TCP listener on the same free loopback port. The port the kernel
+/// gave UDP may be held for TCP by another process on this shared machine: try again.
+fn bind_pair() -> (UdpSocket, TcpListener) {
+    for _ in 0..32 {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if let Ok(tcp) = TcpListener::bind(udp.local_addr().unwrap()) {
+            return (udp, tcp);
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP after 32 tries");
+}
+
 impl TestUpstream {
     pub fn start(mode: Mode) -> TestUpstream {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (udp, tcp) = bind_pair();
         let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).unwrap();
         udp.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         tcp.set_nonblocking(true).unwrap();

@@ -96,6 +96,63 @@ fn large_answers_truncate_over_udp_and_come_whole_over_tcp() {
 }
 
 #[test]
+fn the_client_buffer_size_is_honoured_up_to_max_udp_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = SynthParams {
+        services: 3,
+        headless: 1,
+        endpoints_per_headless: 150,
+        pods: 200,
+        namespaces: 2,
+        ..SynthParams::small()
+    };
+    let cluster = SynthCluster::generate(&params);
+    let hl = cluster.services().iter().find(|s| s.is_headless()).unwrap();
+    let ready = hl.endpoints.iter().filter(|e| e.ready).count();
+    let name = hl.fqdn("cluster.local");
+    std::fs::write(dir.path().join("cluster.yaml"), cluster.cluster_yaml()).unwrap();
+    let source = "[source]\nfile = \"cluster.yaml\"\n";
+    let ask_with = |s: &TestServer, bufsize: u16| {
+        let raw = udp_exchange(
+            s.udp(),
+            &query_bytes(9, &name, RecordType::A, Some(bufsize)),
+        );
+        Answer::parse(raw.expect("an answer"))
+    };
+
+    // The default, 1232, caps what a client asks for.
+    let s = TestServer::from_toml(dir.path(), source);
+    let a = ask_with(&s, 4096);
+    assert!(a.tc() && a.raw.len() <= 1232, "{} bytes", a.raw.len());
+    drop(s);
+
+    // Raised: a client's 4096 gets the whole answer; smaller sizes still bound it.
+    let s = TestServer::from_toml(
+        dir.path(),
+        &format!("[server]\nmax_udp_size = 4096\n{source}"),
+    );
+    let a = ask_with(&s, 4096);
+    assert!(!a.tc(), "{} bytes", a.raw.len());
+    assert!(a.raw.len() > 1232);
+    assert_eq!(a.msg.answers.len(), ready);
+    let a = ask_with(&s, 2000);
+    assert!(a.tc() && a.raw.len() <= 2000 && a.raw.len() > 1232);
+    let a = ask_with(&s, 1232);
+    assert!(a.tc() && a.raw.len() <= 1232);
+    drop(s);
+
+    let path = dir.path().join("clusterdns.toml");
+    std::fs::write(&path, "[server]\nmax_udp_size = 65535\n").unwrap();
+    let e = clusterdns::config::Config::load(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("clusterdns.toml:2:") && e.contains("max_udp_size 65535"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_packets_get_formerr_notimp_or_silence() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(dir.path());

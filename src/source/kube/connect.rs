@@ -5,8 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use futures::FutureExt;
+use kube::client::ClientBuilder;
 use kube::config::{InClusterError, KubeConfigOptions, Kubeconfig, KubeconfigError};
 use thiserror::Error;
+use tower::util::MapRequestLayer;
+
+use super::token::{TokenError, TokenFile};
 
 /// Why no client could be made. Each is a configuration problem: the server does not start.
 #[derive(Debug, Error)]
@@ -31,6 +35,8 @@ pub enum ConnectError {
     Blocked(&'static str),
     #[error("Kubernetes client: {0}")]
     Client(#[from] kube::Error),
+    #[error(transparent)]
+    Token(#[from] TokenError),
 }
 
 /// Makes the client. Must be called inside a Tokio runtime (the client spawns its
@@ -77,7 +83,29 @@ pub fn client(
     if let (Some(url), Some(_)) = (endpoint, kubeconfig) {
         config.cluster_url = parse_url(url)?;
     }
-    Ok(kube::Client::try_from(config)?)
+    let token_file = take_token_file(&mut config)?;
+    let builder = ClientBuilder::try_from(config)?;
+    Ok(match token_file {
+        Some(file) => builder
+            .with_layer(&MapRequestLayer::new(move |r| file.authorize(r)))
+            .build(),
+        None => builder.build(),
+    })
+}
+
+/// Takes the token file out of the config when kube would use it (no auth provider,
+/// user and password, or inline token before it), so that [`TokenFile`] reads it
+/// instead: trimmed, and again as soon as it changes.
+fn take_token_file(config: &mut kube::Config) -> Result<Option<TokenFile>, TokenError> {
+    let auth = &mut config.auth_info;
+    let basic = auth.username.is_some() && auth.password.is_some();
+    if auth.auth_provider.is_some() || basic || auth.token.is_some() {
+        return Ok(None);
+    }
+    match auth.token_file.take() {
+        Some(path) => TokenFile::open(Path::new(&path)).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// kube's kubeconfig loading is an `async fn` that does no I/O of its own (files are

@@ -21,6 +21,7 @@
 
 mod connect;
 mod slim;
+mod token;
 mod watch;
 
 use std::collections::HashSet;

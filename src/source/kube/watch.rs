@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::Api;
-use kube::runtime::utils::Backoff;
+use kube::runtime::watcher as watch_stream;
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::{WatchStreamExt, watcher as watch_stream};
 use tokio::sync::mpsc;
 
 use super::slim::{EndpointSliceShape, NamespaceShape, PodShape, ServiceShape, Shape, Slim};
@@ -128,16 +127,26 @@ struct Watch {
 
 impl Watch {
     async fn pump<S: Shape>(mut self, api: Api<Slim<S>>, config: watcher::Config) {
-        let mut events = watch_stream(api, config)
-            .backoff(WatchBackoff::default())
-            .boxed();
+        // The backoff is applied here rather than by kube-runtime's `StreamBackoff`, which
+        // draws the next delay before the error is seen and so cannot be told that an
+        // error is in fact the API server answering.
+        let mut events = watch_stream(api, config).boxed();
+        let mut backoff = WatchBackoff::default();
         while let Some(item) = events.next().await {
             let change = match item {
                 Err(e) => {
                     self.log.error(&e);
+                    if is_gone(&e) {
+                        // 410 Gone is the API server answering: it is back (typically after
+                        // a restart, which loses every watch's position), so the relist
+                        // must not wait out the backoff grown while it was away.
+                        backoff.reset();
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
                 Ok(event) => {
+                    backoff.reset();
                     self.log.recovered();
                     match event {
                         Event::Init => Some(Change::ListStart),
@@ -192,18 +201,28 @@ impl Default for WatchBackoff {
     }
 }
 
-impl Iterator for WatchBackoff {
-    type Item = Duration;
-    fn next(&mut self) -> Option<Duration> {
+impl WatchBackoff {
+    fn next_delay(&mut self) -> Duration {
         let base = self.next;
         self.next = (base * 2).min(MAX_BACKOFF);
-        Some(base.mul_f64(0.5 + rand::random::<f64>() / 2.0))
+        base.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+    }
+
+    fn reset(&mut self) {
+        self.next = FIRST_BACKOFF;
     }
 }
 
-impl Backoff for WatchBackoff {
-    fn reset(&mut self) {
-        self.next = FIRST_BACKOFF;
+/// A 410 Gone, in a watch event or as the answer to a list or watch request: the
+/// resourceVersion is too old, and only a new list helps.
+fn is_gone(e: &watcher::Error) -> bool {
+    use watcher::Error::{InitialListFailed, WatchError, WatchFailed, WatchStartFailed};
+    match e {
+        WatchError(status) => status.code == 410,
+        InitialListFailed(kube::Error::Api(status))
+        | WatchStartFailed(kube::Error::Api(status))
+        | WatchFailed(kube::Error::Api(status)) => status.code == 410,
+        _ => false,
     }
 }
 
@@ -240,9 +259,7 @@ impl ErrorLog {
     }
 
     fn error(&mut self, e: &watcher::Error) {
-        if let watcher::Error::WatchError(status) = e
-            && status.code == 410
-        {
+        if is_gone(e) {
             // Not a failure: the API server compacted its history past our position.
             tracing::info!(watch = %self.watch, "resourceVersion expired (410 Gone): listing again, applied as a difference");
             return;
@@ -282,11 +299,11 @@ mod tests {
     #[test]
     fn backoff_grows_to_its_cap_and_resets() {
         let mut b = WatchBackoff::default();
-        let delays: Vec<Duration> = b.by_ref().take(8).collect();
+        let delays: Vec<Duration> = (0..8).map(|_| b.next_delay()).collect();
         assert!(delays[0] >= FIRST_BACKOFF / 2 && delays[0] <= FIRST_BACKOFF);
         assert!(delays[7] >= MAX_BACKOFF / 2 && delays[7] <= MAX_BACKOFF);
         b.reset();
-        assert!(b.next().is_some_and(|d| d <= FIRST_BACKOFF));
+        assert!(b.next_delay() <= FIRST_BACKOFF);
     }
 
     #[test]

@@ -103,6 +103,9 @@ async fn serve(
             "apiserver is shutting down",
         );
     }
+    if !api.authorized(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes())) {
+        return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
+    }
     let Some(r) = resource_by_path(&api_version, &plural) else {
         return status(
             StatusCode::NOT_FOUND,

@@ -18,7 +18,8 @@
 //! same way); `resourceVersionMatch=Exact` and lists at an old resourceVersion (served
 //! at the current one); `remainingItemCount`; streaming lists (`sendInitialEvents`:
 //! a 400); get, create, update and patch through HTTP (hooks instead); authentication
-//! (any token is accepted), RBAC, admission and defaulting; protobuf; a server that
+//! beyond one bearer token (any request is accepted unless [`FakeApi::require_token`]
+//! names one), RBAC, admission and defaulting; protobuf; a server that
 //! stops answering without closing connections (going away closes them).
 
 mod http;
@@ -58,6 +59,8 @@ struct Inner {
     offline: AtomicBool,
     /// Requests served, by (verb, plural).
     served: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// The bearer token every request must carry, if any.
+    token: Mutex<Option<String>>,
 }
 
 impl Default for FakeApi {
@@ -82,6 +85,7 @@ impl FakeApi {
                 bookmark_every,
                 offline: AtomicBool::new(false),
                 served: Mutex::new(BTreeMap::new()),
+                token: Mutex::new(None),
             }),
         }
     }
@@ -153,6 +157,27 @@ impl FakeApi {
         self.inner.held.send_modify(|h| {
             h.insert(format!("{verb} {plural}"));
         });
+    }
+
+    /// While on, every request gets 503 (as from an API server starting or stopping) and
+    /// is not counted in [`FakeApi::served`]; connections stay open. For the in-process
+    /// client; [`FakeApiServer::go_away`] closes the port as well.
+    pub fn set_unavailable(&self, on: bool) {
+        self.inner.offline.store(on, Ordering::SeqCst);
+    }
+
+    /// From now on, requests without `Authorization: Bearer <token>` get 401
+    /// Unauthorized, as from a real API server; `None` accepts any. Open watches go on.
+    pub fn require_token(&self, token: Option<&str>) {
+        *self.inner.token.lock().unwrap_or_else(|e| e.into_inner()) = token.map(str::to_owned);
+    }
+
+    /// Whether a request's `Authorization` header is accepted.
+    fn authorized(&self, header: Option<&[u8]>) -> bool {
+        let required = self.inner.token.lock().unwrap_or_else(|e| e.into_inner());
+        required
+            .as_ref()
+            .is_none_or(|t| header == Some(format!("Bearer {t}").as_bytes()))
     }
 
     /// Lets every held request go on.
