@@ -236,6 +236,9 @@ def cmd_dnsperf(a):
             rec["server_cpu_share"] = round(server_cpu / wall, 3)
             # Queries answered per second of server CPU = QPS ÷ the server's CPU share.
             rec["qps_per_core"] = round(rec["completed"] / server_cpu) if server_cpu > 0 else None
+            # Its inverse, the stable measure at a fixed offered rate: CPU µs per answer.
+            rec["cpu_us_per_query"] = (round(1e6 * server_cpu / rec["completed"], 3)
+                                       if rec["completed"] else None)
             if "cpu0_busy_share" in rec:
                 rec["cpu0_other_share"] = round(max(0.0, rec["cpu0_busy_share"] - rec["server_cpu_share"]), 3)
         if a.latency:
@@ -259,7 +262,8 @@ def cmd_dnsperf(a):
                f"{rec.get('qps', 0):,.0f} QPS, lost {rec.get('lost_pct', '?')}%")
     if "server_cpu_share" in rec:
         summary += (f", server CPU {rec['server_cpu_share']:.2f}, "
-                    f"{(rec['qps_per_core'] or 0):,} QPS/core, dnsperf CPU {rec['dnsperf_cpu_share']:.2f}")
+                    f"{(rec['qps_per_core'] or 0):,} QPS/core, {rec.get('cpu_us_per_query')} µs CPU/query, "
+                    f"dnsperf CPU {rec['dnsperf_cpu_share']:.2f}")
     if a.latency:
         summary += (f", p50/p99/p99.9 {rec.get('p50_ms')}/{rec.get('p99_ms')}/{rec.get('p999_ms')} ms"
                     f" (whole run incl. start-up: {rec.get('p99_whole_ms')} ms p99)")
@@ -497,7 +501,8 @@ def cmd_churn(a):
 
 # --------------------------------------------------------------------------- report
 
-METRICS = ["cpu0_other_share", "cpu0_steal_share", "cpu1_steal_share", "qps", "server_cpu_share", "qps_per_core", "lost_pct", "p50_ms", "p99_ms", "p999_ms",
+METRICS = ["cpu0_other_share", "cpu0_steal_share", "cpu1_steal_share", "qps", "server_cpu_share", "qps_per_core",
+           "cpu_us_per_query", "lost_pct", "p50_ms", "p99_ms", "p999_ms",
            "p50_whole_ms", "p99_whole_ms", "p999_whole_ms", "dnsperf_cpu_share", "rss_kb", "pss_kb", "hwm_kb", "tta_p50_ms", "tta_p99_ms",
            "tta_max_ms", "tta_mean_ms", "changes_per_s", "unanswered_at_end", "avg_response_bytes"]
 
@@ -556,7 +561,7 @@ def cmd_report(a):
             if codes:
                 total = sum(codes.values()) or 1
                 row["rcode_pct"] = {k: round(100 * v / total, 2) for k, v in sorted(codes.items())}
-            row["per_run"] = [{k: r.get(k) for k in ("run", "qps", "qps_per_core", "server_cpu_share",
+            row["per_run"] = [{k: r.get(k) for k in ("run", "qps", "qps_per_core", "cpu_us_per_query", "server_cpu_share",
                                                       "lost_pct", "p50_ms", "p99_ms", "p999_ms",
                                                       "p99_whole_ms", "tta_p50_ms", "tta_p99_ms") if k in r}
                               for r in ok]
@@ -565,23 +570,31 @@ def cmd_report(a):
     def sort_key(row):
         s = ORDER.index(row["scenario"]) if row["scenario"] in ORDER else 99
         variant = row["variant"] or ""
-        vkey = (0, int(variant)) if variant.isdigit() else (1, {"steady": "0"}.get(variant, variant))
-        servers = ["clusterdns", "nsd", "knot", "unbound"]
+        # Saturation first, then the fixed rates in increasing order, then named variants.
+        vkey = ((0, 0) if not variant else (1, int(variant)) if variant.isdigit()
+                else (2, {"steady": "0"}.get(variant, variant)))
+        servers = ["clusterdns", "clusterdns-baseline", "nsd", "knot", "unbound"]
         return (s, vkey, servers.index(row["server"]) if row["server"] in servers else 9, row["server"])
 
     rows.sort(key=sort_key)
 
-    # clusterdns ÷ peer, on the scenario's headline metric.
+    # clusterdns ÷ peer, on the scenario's headline metric. At a fixed offered rate
+    # (authoritative and cache rows whose variant is the rate) it is CPU per answered
+    # query, given as peer ÷ clusterdns so that above 1 still means clusterdns does more
+    # with a core.
     headline = {"authoritative": "qps_per_core", "cache": "qps_per_core", "latency": "p99_ms",
                 "memory": "rss_kb"}
     by_key = {(r["scenario"], r["variant"], r["server"]): r for r in rows}
     for r in rows:
         m = headline.get(r["scenario"])
+        fixed = r["scenario"] in ("authoritative", "cache") and (r["variant"] or "").isdigit()
+        if fixed:
+            m = "cpu_us_per_query"
         if not m or r["server"] == "clusterdns" or r["status"] != "ok":
             continue
         cd = by_key.get((r["scenario"], r["variant"], "clusterdns"))
         if cd and cd.get(m) and r.get(m):
-            r["clusterdns_ratio"] = round(cd[m] / r[m], 3)
+            r["clusterdns_ratio"] = round(r[m] / cd[m] if fixed else cd[m] / r[m], 3)
             r["ratio_metric"] = m
     churn_summary = None
     steady = by_key.get(("churn", "steady", "clusterdns"))
@@ -601,7 +614,7 @@ def cmd_report(a):
         churned["note"] = f"QPS drop {churn_summary['qps_drop_pct']}%"
 
     # ---- table
-    header = ["scenario", "server", "QPS", "server CPU", "QPS/server core", "lost %",
+    header = ["scenario", "server", "QPS", "server CPU", "QPS/server core", "CPU µs/query", "lost %",
               "p50 ms", "p99 ms", "p99.9 ms", "RSS MB", "clusterdns ÷ peer"]
     lines = []
     for r in rows:
@@ -611,18 +624,23 @@ def cmd_report(a):
         if r["variant"]:
             v = r["variant"]
             scen += f" @{int(v):,} QPS" if v.isdigit() else f" ({v})"
+            if v.isdigit() and r["scenario"] != "latency":
+                scen += " offered"
         if r["status"] not in ("ok", "partly failed"):
             lines.append([scen, r["server"], f"{r['status']}: {r.get('reason') or ''}"])
             continue
         ratio = ""
         if "clusterdns_ratio" in r:
-            ratio = f"{r['clusterdns_ratio']:.2f}× ({ {'qps_per_core': 'QPS/core', 'p99_ms': 'p99', 'rss_kb': 'RSS'}[r['ratio_metric']] })"
+            names = {'qps_per_core': 'QPS/core', 'p99_ms': 'p99', 'rss_kb': 'RSS',
+                     'cpu_us_per_query': 'CPU/query'}
+            ratio = f"{r['clusterdns_ratio']:.2f}× ({names[r['ratio_metric']]})"
         elif r.get("note"):
             ratio = r["note"]
         rss = r.get("rss_kb")
         lines.append([
             scen, r["server"], fmt_num(r.get("qps")),
             fmt_num(r.get("server_cpu_share"), 2), fmt_num(r.get("qps_per_core")),
+            fmt_num(r.get("cpu_us_per_query"), 2),
             fmt_num(r.get("lost_pct"), 2), fmt_num(r.get("p50_ms"), 3), fmt_num(r.get("p99_ms"), 3),
             fmt_num(r.get("p999_ms"), 3), fmt_num(rss / 1024 if rss else None, 1), ratio])
     widths = [max(len(str(x[i])) for x in [header] + [l for l in lines if len(l) == len(header)])
@@ -647,6 +665,13 @@ def cmd_report(a):
         notes.append("latency percentiles leave out each run's first second (dnsperf's start-up "
                      "burst); p99 over the whole run: " + ", ".join(
                          f"{r['server']} @{r['variant']} {r['p99_whole_ms']:.3f} ms" for r in lat))
+    fixed_rows = [r for r in rows if r["scenario"] in ("authoritative", "cache")
+                  and (r["variant"] or "").isdigit() and r.get("per_run")]
+    if fixed_rows:
+        notes.append("CPU µs per answered query at a fixed offered rate, each run (the spread): " + "; ".join(
+            f"{r['scenario']}/{r['server']} " + " ".join(
+                fmt_num(p.get("cpu_us_per_query"), 2) for p in r["per_run"])
+            for r in fixed_rows))
     mem = [r for r in rows if r["scenario"] == "memory" and r["status"] == "ok"]
     if mem:
         notes.append("memory PSS (shared pages split between processes): " + ", ".join(

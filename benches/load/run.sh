@@ -4,8 +4,8 @@
 # reported as a table and as JSON. See benches/README.md.
 #
 # Usage: benches/load/run.sh [--quick] [--out FILE] [--runs N] [--seconds S]
-#                            [--scenarios a,b,...] [--no-install] [--keep]
-#                            [-- clusterdns-synth options]
+#                            [--scenarios a,b,...] [--rate QPS] [--baseline-bin PATH]
+#                            [--no-install] [--keep] [-- clusterdns-synth options]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +24,11 @@ Usage: benches/load/run.sh [options] [-- clusterdns-synth options]
   --seconds S        length of each dnsperf run [10; --quick: 2]
   --scenarios LIST   comma-separated subset of
                      authoritative,cache,latency,churn,memory [all; --quick: all but cache]
+  --rate QPS         the fixed offered rate at which authoritative and cache also measure
+                     every server's CPU time per answered query [100000; --quick: 20000]
+  --baseline-bin P   also run this clusterdns binary (e.g. one built from an older commit)
+                     as the server `clusterdns-baseline`, beside the current one, in the
+                     authoritative, cache and memory scenarios of the same run
   --no-install       do not apt-get install missing tools (fail instead)
   --keep             keep the temporary directory (configs, logs, dnsperf output)
 
@@ -32,7 +37,7 @@ with --endpoints-per-headless 5).
 EOF
 }
 
-quick=0 out="" runs="" seconds="" scenarios="" install=1 keep=0
+quick=0 out="" runs="" seconds="" scenarios="" install=1 keep=0 fixed_rate="" baseline_bin=""
 synth_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -41,6 +46,8 @@ while [ $# -gt 0 ]; do
         --runs) runs=$2; shift ;;
         --seconds) seconds=$2; shift ;;
         --scenarios) scenarios=$2; shift ;;
+        --rate) fixed_rate=$2; shift ;;
+        --baseline-bin) baseline_bin=$2; shift ;;
         --no-install) install=0 ;;
         --keep) keep=1 ;;
         -h|--help) usage; exit 0 ;;
@@ -55,6 +62,7 @@ if [ "$quick" = 1 ]; then
     out=${out:-$here/results-quick.json}
     [ ${#synth_args[@]} -gt 0 ] || synth_args=(--small)
     rates=(10000)
+    fixed_rate=${fixed_rate:-20000}
     peers=()
 else
     runs=${runs:-3} seconds=${seconds:-10}
@@ -62,9 +70,14 @@ else
     out=${out:-$here/results.json}
     [ ${#synth_args[@]} -gt 0 ] || synth_args=(--endpoints-per-headless 5)
     rates=(10000 50000)
+    fixed_rate=${fixed_rate:-100000}
     peers=(nsd knot)
 fi
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
+if [ -n "$baseline_bin" ]; then
+    case "$baseline_bin" in /*) ;; *) baseline_bin="$PWD/$baseline_bin" ;; esac
+    [ -x "$baseline_bin" ] || { echo "run.sh: --baseline-bin $baseline_bin is not an executable" >&2; exit 2; }
+fi
 want() { case ",$scenarios," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for s in ${scenarios//,/ }; do
     case "$s" in authoritative|cache|latency|churn|memory) ;; *) echo "run.sh: unknown scenario $s" >&2; exit 2 ;; esac
@@ -145,7 +158,8 @@ fi
 
 # ------------------------------------------------------------------ build and data
 log "building clusterdns (release)"
-(cd "$repo" && cargo build --release --locked --quiet --bin clusterdns --bin clusterdns-synth)
+(cd "$repo" && cargo build --release --locked --quiet -p clusterdns -p clusterdns-testkit \
+    --bin clusterdns --bin clusterdns-synth)
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 clusterdns="$target_dir/release/clusterdns"
 synth="$target_dir/release/clusterdns-synth"
@@ -167,7 +181,7 @@ records="$work/records.jsonl"
 mkdir -p "$work/out"
 read -r -a ports <<<"$(python3 "$bench" ports 8 | tr '\n' ' ')"
 port_cd=${ports[0]} port_nsd=${ports[1]} port_knot=${ports[2]} port_unbound=${ports[3]}
-port_cdfwd=${ports[4]} port_churn=${ports[5]}
+port_cdfwd=${ports[4]} port_churn=${ports[5]} port_base=${ports[6]} port_basefwd=${ports[7]}
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(loadavg)
@@ -179,6 +193,10 @@ awk '{ exit !($1 >= 1.0) }' /proc/loadavg &&
 perf_base=(-s 127.0.0.1 -l "$seconds" -c 8 -T 1)
 perf_max=(-q 500 -t 2)   # throughput: as fast as the server answers
 perf_rated=(-q 2000 -t 1) # fixed offered rate (-Q): latency
+# CPU per answered query: the same fixed rate (-Q) offered to every server, so that each
+# does the same work at the same batch sizes and the comparison does not depend on how
+# close dnsperf is to saturating its own core (see perf-notes: "Comparing at a fixed rate").
+perf_fixed=(-q 500 -t 2 -Q "$fixed_rate")
 
 # ------------------------------------------------------------------ servers
 start() { # name cmd... → sets $pid; stderr to $work/name.log
@@ -222,7 +240,8 @@ for candidate in '[health]\nlisten = ""\nlameduck = 0' '[health]\nlisten = ""' \
     section=${candidate%%]*}]
     grep -qF "$section" "$cd_extra" && continue
     printf '[source]\nsample = true\n%b\n' "$candidate" >"$work/probe.toml"
-    if "$clusterdns" --config "$work/probe.toml" --validate >/dev/null 2>&1; then
+    if "$clusterdns" --config "$work/probe.toml" --validate >/dev/null 2>&1 &&
+        { [ -z "$baseline_bin" ] || "$baseline_bin" --config "$work/probe.toml" --validate >/dev/null 2>&1; }; then
         printf '%b\n' "$candidate" >>"$cd_extra"
     fi
 done
@@ -256,6 +275,14 @@ if want authoritative || want latency || want memory; then
     pid_of[clusterdns]=$pid port_of[clusterdns]=$port_cd
     verify_cluster clusterdns "$port_cd" "$pid" || die "clusterdns does not answer"
     servers+=(clusterdns)
+    if [ -n "$baseline_bin" ]; then
+        cd_cluster_config "$work/clusterdns-baseline.toml" "$port_base" "$data/cluster.yaml"
+        log "starting clusterdns-baseline ($baseline_bin) on 127.0.0.1:$port_base"
+        RUST_LOG=warn start clusterdns-baseline "$baseline_bin" --config "$work/clusterdns-baseline.toml"
+        pid_of[clusterdns-baseline]=$pid port_of[clusterdns-baseline]=$port_base
+        verify_cluster clusterdns-baseline "$port_base" "$pid" || die "clusterdns-baseline does not answer"
+        servers+=(clusterdns-baseline)
+    fi
 fi
 
 if [ ${#peers[@]} -gt 0 ] && { want authoritative || want latency || want memory; }; then
@@ -364,9 +391,15 @@ if want authoritative; then
     log "authoritative: ${servers[*]} × $runs runs of ${seconds}s, cluster query mix"
     for run in $(seq "$runs"); do
         for s in "${servers[@]}"; do
-            [ "$s" = clusterdns ] || [ "$s" = nsd ] || [ "$s" = knot ] || continue
             perf authoritative "" "$s" "$run" -- "${perf_base[@]}" "${perf_max[@]}" \
                 -p "${port_of[$s]}" -d "$data/queries.txt"
+        done
+    done
+    log "authoritative: CPU per answered query at $fixed_rate QPS offered, ${servers[*]} × $runs runs"
+    for run in $(seq "$runs"); do
+        for s in "${servers[@]}"; do
+            perf authoritative "$fixed_rate" "$s" "$run" --rate "$fixed_rate" -- \
+                "${perf_base[@]}" "${perf_fixed[@]}" -p "${port_of[$s]}" -d "$data/queries.txt"
         done
     done
 fi
@@ -452,6 +485,16 @@ EOF
             --reason "clusterdns has no forwarder yet"
         log "cache: skipped for clusterdns: clusterdns has no forwarder yet ($(tail -n1 "$work/fwd-validate.log"))"
     fi
+    if [ -n "$baseline_bin" ]; then
+        sed "s/127.0.0.1:$port_cdfwd/127.0.0.1:$port_basefwd/" "$work/clusterdns-fwd.toml" \
+            >"$work/clusterdns-basefwd.toml"
+        log "starting clusterdns-baseline with [forward] on 127.0.0.1:$port_basefwd"
+        RUST_LOG=warn start clusterdns-basefwd "$baseline_bin" --config "$work/clusterdns-basefwd.toml"
+        pid_of[clusterdns-baseline]=$pid port_of[clusterdns-baseline]=$port_basefwd
+        wait_answer clusterdns-basefwd "$port_basefwd" "$pid" "host-00000.example.org A" 198.18.1.1 30 ||
+            die "clusterdns-baseline (forwarding) does not answer example.org names"
+        cache_servers+=(clusterdns-baseline)
+    fi
     cache_servers+=(unbound)
 
     for s in "${cache_servers[@]}"; do
@@ -465,6 +508,13 @@ EOF
         for s in "${cache_servers[@]}"; do
             perf cache "" "$s" "$run" -- "${perf_base[@]}" "${perf_max[@]}" \
                 -p "${port_of[$s]}" -d "$data/cache-queries.txt"
+        done
+    done
+    log "cache: CPU per answered query at $fixed_rate QPS offered, ${cache_servers[*]} × $runs runs"
+    for run in $(seq "$runs"); do
+        for s in "${cache_servers[@]}"; do
+            perf cache "$fixed_rate" "$s" "$run" --rate "$fixed_rate" -- "${perf_base[@]}" \
+                "${perf_fixed[@]}" -p "${port_of[$s]}" -d "$data/cache-queries.txt"
         done
     done
     for s in "${cache_servers[@]}"; do
@@ -539,6 +589,7 @@ meta=$(
     CLUSTER="$cluster_desc" SYNTH="${synth_args[*]}" LOAD_START="$load_start" LOAD_END="$(loadavg)" \
     VERSIONS="$versions" COMMIT="$commit" SCENARIOS="$scenarios" \
     PERF_MAX="dnsperf ${perf_base[*]} ${perf_max[*]}" PERF_RATED="dnsperf ${perf_base[*]} ${perf_rated[*]} -Q RATE -v" \
+    PERF_FIXED="dnsperf ${perf_base[*]} ${perf_fixed[*]}" BASELINE="$baseline_bin" \
     python3 - <<'EOF'
 import json, os, platform, datetime
 model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -552,6 +603,7 @@ print(json.dumps({
     "load_average_start": e["LOAD_START"], "load_average_end": e["LOAD_END"],
     "versions": e["VERSIONS"], "clusterdns_commit": e["COMMIT"],
     "dnsperf_throughput": e["PERF_MAX"], "dnsperf_latency": e["PERF_RATED"],
+    "dnsperf_cpu_per_query": e["PERF_FIXED"], "baseline_bin": e["BASELINE"] or None,
     "pinning": "server: taskset -c 0; dnsperf and the harness: taskset -c 1",
 }))
 EOF
