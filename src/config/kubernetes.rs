@@ -1,0 +1,153 @@
+//! `[kubernetes]`: the zones served and the options of CoreDNS's `kubernetes` plugin.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, de};
+
+use super::de::{seconds, zone_list};
+use crate::zone::{IndexSettings, PodMode, ZoneName, ZoneSettings};
+
+/// The default TTL of cluster records, as CoreDNS (kubeadm configures 30).
+pub const DEFAULT_TTL: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Zones answered: cluster zones and reverse zones (`in-addr.arpa`, `0.10.in-addr.arpa` …).
+    #[serde(default = "default_zones", deserialize_with = "zones")]
+    pub zones: Vec<ZoneName>,
+    #[serde(default = "default_ttl", deserialize_with = "ttl")]
+    pub ttl: u32,
+    #[serde(default)]
+    pub pods: PodMode,
+    /// Namespaces exposed; empty means all.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub endpoint_pod_names: bool,
+    #[serde(default)]
+    pub ignore_empty_service: bool,
+    /// Zones whose NXDOMAIN answers go on to the next handler ("." for all).
+    #[serde(default, deserialize_with = "zone_list")]
+    pub fallthrough: Vec<ZoneName>,
+    #[serde(default)]
+    pub zonal: bool,
+    /// The API server's URL (CoreDNS's `endpoint`). Alone it is used without credentials
+    /// (`kubectl proxy`); with `kubeconfig` it replaces the kubeconfig's server.
+    #[serde(default, deserialize_with = "endpoint_url")]
+    pub endpoint: Option<String>,
+    /// A kubeconfig file (CoreDNS's `kubeconfig`), relative to the config file's folder.
+    /// Neither this nor `endpoint`: the pod's service account when running in a pod,
+    /// else the default kubeconfig (`$KUBECONFIG`, `~/.kube/config`).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Only Services, EndpointSlices and Pods matching this label selector are served
+    /// (CoreDNS's `labels`), e.g. `"environment in (prod),tier!=cache"`.
+    #[serde(default, deserialize_with = "label_selector")]
+    pub labels: Option<String>,
+    /// Seconds to wait for the first list of every Kubernetes watch; until then (or this)
+    /// unknown names get SERVFAIL, after it NXDOMAIN even if the list is not done.
+    #[serde(default = "default_startup_timeout", with = "seconds")]
+    pub startup_timeout: Duration,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            zones: default_zones(),
+            ttl: DEFAULT_TTL,
+            pods: PodMode::default(),
+            namespaces: Vec::new(),
+            endpoint_pod_names: false,
+            ignore_empty_service: false,
+            fallthrough: Vec::new(),
+            zonal: false,
+            endpoint: None,
+            kubeconfig: None,
+            labels: None,
+            startup_timeout: default_startup_timeout(),
+        }
+    }
+}
+
+impl KubernetesConfig {
+    pub fn zone_settings(&self) -> ZoneSettings {
+        let ptr_zone_wire = self
+            .zones
+            .iter()
+            .find(|z| !z.reverse)
+            .map(|z| z.wire.clone())
+            .unwrap_or_else(|| Box::new([0]));
+        ZoneSettings {
+            zones: self.zones.clone(),
+            ttl: self.ttl,
+            pods: self.pods,
+            ignore_empty_service: self.ignore_empty_service,
+            zonal: self.zonal,
+            fallthrough: self.fallthrough.clone(),
+            ptr_zone_wire,
+        }
+    }
+
+    pub fn index_settings(&self) -> IndexSettings {
+        IndexSettings {
+            namespaces: self.namespaces.clone(),
+            endpoint_pod_names: self.endpoint_pod_names,
+            track_pods: self.pods == PodMode::Verified,
+        }
+    }
+}
+
+fn default_startup_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_ttl() -> u32 {
+    DEFAULT_TTL
+}
+fn default_zones() -> Vec<ZoneName> {
+    ["cluster.local", "in-addr.arpa", "ip6.arpa"]
+        .iter()
+        .filter_map(|z| ZoneName::parse(z))
+        .collect()
+}
+
+fn endpoint_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let url = String::deserialize(d)?;
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && url.parse::<axum::http::Uri>().is_ok() => Ok(Some(url)),
+        _ => Err(de::Error::custom(format!(
+            "endpoint {url:?} is not an http:// or https:// URL"
+        ))),
+    }
+}
+
+fn label_selector<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::source::selector::LabelSelector::parse(&text)
+        .map_err(|e| de::Error::custom(format!("labels {text:?}: {e}")))?;
+    Ok(Some(text))
+}
+
+fn ttl<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v > 3600 {
+        return Err(de::Error::custom(format!(
+            "ttl {v} is out of range 0..=3600"
+        )));
+    }
+    Ok(v)
+}
+
+fn zones<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ZoneName>, D::Error> {
+    let zones = zone_list(d)?;
+    if !zones.iter().any(|z| !z.reverse && !z.labels.is_empty()) {
+        return Err(de::Error::custom(
+            "zones must include a cluster zone such as \"cluster.local\"",
+        ));
+    }
+    Ok(zones)
+}
