@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
+use super::Refusal;
 use super::de::zone_list;
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::zone::ZoneName;
@@ -12,6 +13,7 @@ use crate::zone::ZoneName;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
+    /// Entries at most; at least 1 (the cache cannot be turned off).
     #[serde(default = "default_capacity")]
     pub capacity: u64,
     /// Bytes at most; default 1 KiB per entry of `capacity`.
@@ -30,6 +32,7 @@ pub struct CacheConfig {
     /// Hits that make an entry worth refreshing before it expires; 0: no prefetch.
     #[serde(default = "default_prefetch")]
     pub prefetch: u32,
+    /// Prefetch when this share of the TTL is left, 0 to 100.
     #[serde(default = "default_prefetch_percent")]
     pub prefetch_percent: u32,
     #[serde(default, deserialize_with = "zone_list")]
@@ -57,11 +60,43 @@ impl Default for CacheConfig {
 }
 
 impl CacheConfig {
+    pub(super) fn check(&self) -> Result<(), Refusal> {
+        let refuse = |key, reason: String| Err(Refusal::new("cache", key, reason));
+        if self.capacity == 0 {
+            return refuse(
+                "capacity",
+                "0 entries: the cache holds at least 1 (it cannot be turned off)".into(),
+            );
+        }
+        if self.max_bytes == Some(0) {
+            return refuse("max_bytes", "0 bytes would hold no answer".into());
+        }
+        for (key, cap) in [
+            ("success_cap", self.success_cap),
+            ("denial_cap", self.denial_cap),
+        ] {
+            if self.min_ttl > cap {
+                return refuse(
+                    "min_ttl",
+                    format!("{} s is above {key} ({cap} s)", self.min_ttl),
+                )
+                .map_err(|r| r.or_at(key));
+            }
+        }
+        if self.prefetch_percent > 100 {
+            return refuse(
+                "prefetch_percent",
+                format!("{} is out of range 0..=100", self.prefetch_percent),
+            );
+        }
+        Ok(())
+    }
+
     pub fn settings(&self) -> CacheSettings {
         let secs = Duration::from_secs;
         CacheSettings {
-            capacity: self.capacity.max(1),
-            max_bytes: self.max_bytes.unwrap_or(self.capacity.max(1) * 1024),
+            capacity: self.capacity,
+            max_bytes: self.max_bytes.unwrap_or(self.capacity.saturating_mul(1024)),
             ttl: TtlPolicy {
                 min_ttl: secs(self.min_ttl),
                 success_cap: secs(self.success_cap),
@@ -70,7 +105,7 @@ impl CacheConfig {
             },
             serve_stale: secs(self.serve_stale),
             prefetch_hits: self.prefetch,
-            prefetch_percent: self.prefetch_percent.min(100),
+            prefetch_percent: self.prefetch_percent,
             no_success: self.no_success.clone(),
             no_denial: self.no_denial.clone(),
         }

@@ -13,11 +13,15 @@ pub(super) mod seconds {
     }
 }
 
+/// The shortest interval or timeout in milliseconds a section accepts: below it, timers
+/// cost more than they measure.
+pub(super) const MIN_MILLIS: std::time::Duration = std::time::Duration::from_millis(10);
+
 pub(super) mod millis {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?.max(10)))
+        Ok(Duration::from_millis(u64::deserialize(d)?))
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
-use super::de::millis;
+use super::Refusal;
+use super::de::{MIN_MILLIS, millis};
 use crate::forward::{ForwardSettings, Policy, resolv_conf};
 use crate::zone::ZoneName;
 
@@ -31,10 +32,12 @@ pub struct ForwardConfig {
     pub timeout_ms: Duration,
     #[serde(default = "default_fwd_deadline", with = "millis")]
     pub deadline_ms: Duration,
+    /// Failures in a row that mark an upstream down; 0: never marked down (as CoreDNS).
     #[serde(default = "default_max_fails")]
     pub max_fails: u32,
     #[serde(default = "default_health", with = "millis")]
     pub health_check_ms: Duration,
+    /// Queries forwarded at once at most; beyond it REFUSED. At least 1.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: usize,
 }
@@ -84,6 +87,53 @@ impl ForwardConfig {
             max_concurrent: self.max_concurrent,
             consolidate,
         }
+    }
+}
+
+impl ForwardConfig {
+    pub(super) fn check(&self) -> Result<(), Refusal> {
+        let refuse = |key, reason: String| Err(Refusal::new("forward", key, reason));
+        for (key, value) in [
+            ("timeout_ms", self.timeout_ms),
+            ("deadline_ms", self.deadline_ms),
+            ("health_check_ms", self.health_check_ms),
+        ] {
+            if value < MIN_MILLIS {
+                return refuse(
+                    key,
+                    format!(
+                        "{} ms is below the minimum of {} ms",
+                        value.as_millis(),
+                        MIN_MILLIS.as_millis()
+                    ),
+                );
+            }
+        }
+        if self.deadline_ms < self.timeout_ms {
+            return refuse(
+                "deadline_ms",
+                format!(
+                    "{} ms is shorter than timeout_ms ({} ms): no attempt could run its course",
+                    self.deadline_ms.as_millis(),
+                    self.timeout_ms.as_millis()
+                ),
+            )
+            .map_err(|r| r.or_at("timeout_ms"));
+        }
+        if self.max_concurrent == 0 {
+            return refuse(
+                "max_concurrent",
+                "0 would refuse every forwarded query".into(),
+            );
+        }
+        if self.force_tcp && self.prefer_udp {
+            return refuse(
+                "prefer_udp",
+                "force_tcp and prefer_udp contradict each other: set one".into(),
+            )
+            .map_err(|r| r.or_at("force_tcp"));
+        }
+        Ok(())
     }
 }
 
@@ -160,6 +210,11 @@ fn stub_domains<'de, D: Deserializer<'de>>(
         .map(|(zone, ups)| {
             let z = ZoneName::parse(&zone)
                 .ok_or_else(|| de::Error::custom(format!("{zone:?} is not a valid zone name")))?;
+            if ups.is_empty() {
+                return Err(de::Error::custom(format!(
+                    "stub domain {zone:?} has no upstreams"
+                )));
+            }
             let ups = ups
                 .iter()
                 .map(|u| upstream(u).map_err(de::Error::custom))

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, de};
 
 use super::de::{seconds, zone_list};
+use super::{Refusal, first_repeat};
 use crate::zone::{IndexSettings, PodMode, ZoneName, ZoneSettings};
 
 /// The default TTL of cluster records, as CoreDNS (kubeadm configures 30).
@@ -21,14 +22,15 @@ pub struct KubernetesConfig {
     pub ttl: u32,
     #[serde(default)]
     pub pods: PodMode,
-    /// Namespaces exposed; empty means all.
+    /// Namespaces exposed; empty means all. Each a Kubernetes name (an RFC 1123 label).
     #[serde(default)]
     pub namespaces: Vec<String>,
     #[serde(default)]
     pub endpoint_pod_names: bool,
     #[serde(default)]
     pub ignore_empty_service: bool,
-    /// Zones whose NXDOMAIN answers go on to the next handler ("." for all).
+    /// Zones whose NXDOMAIN answers go on to the next handler ("." for all); each must
+    /// hold or lie in a served zone, or it would never apply.
     #[serde(default, deserialize_with = "zone_list")]
     pub fallthrough: Vec<ZoneName>,
     #[serde(default)]
@@ -47,7 +49,8 @@ pub struct KubernetesConfig {
     #[serde(default, deserialize_with = "label_selector")]
     pub labels: Option<String>,
     /// Seconds to wait for the first list of every Kubernetes watch; until then (or this)
-    /// unknown names get SERVFAIL, after it NXDOMAIN even if the list is not done.
+    /// unknown names get SERVFAIL, after it NXDOMAIN even if the list is not done. At
+    /// least 1.
     #[serde(default = "default_startup_timeout", with = "seconds")]
     pub startup_timeout: Duration,
 }
@@ -72,6 +75,50 @@ impl Default for KubernetesConfig {
 }
 
 impl KubernetesConfig {
+    pub(super) fn check(&self) -> Result<(), Refusal> {
+        let refuse = |key, reason: String| Err(Refusal::new("kubernetes", key, reason));
+        for (i, ns) in self.namespaces.iter().enumerate() {
+            if let Err(why) = kubernetes_name(ns) {
+                return refuse(
+                    "namespaces",
+                    format!("{ns:?} is not a namespace name: {why}"),
+                )
+                .map_err(|r| r.entry(i));
+            }
+        }
+        if let Some(i) = first_repeat(&self.namespaces) {
+            return refuse(
+                "namespaces",
+                format!("{:?} is listed twice", self.namespaces[i]),
+            )
+            .map_err(|r| r.entry(i));
+        }
+        for (i, f) in self.fallthrough.iter().enumerate() {
+            let overlaps = self
+                .zones
+                .iter()
+                .any(|z| f.labels.ends_with(&z.labels) || z.labels.ends_with(&f.labels));
+            if !overlaps {
+                return refuse(
+                    "fallthrough",
+                    format!(
+                        "{} is outside every zone served ({}): it would never apply",
+                        dotted(f),
+                        self.zones.iter().map(dotted).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .map_err(|r| r.entry(i));
+            }
+        }
+        if self.startup_timeout.is_zero() {
+            return refuse(
+                "startup_timeout",
+                "0 seconds would answer NXDOMAIN for every name before the first list".into(),
+            );
+        }
+        Ok(())
+    }
+
     pub fn zone_settings(&self) -> ZoneSettings {
         let ptr_zone_wire = self
             .zones
@@ -142,12 +189,71 @@ fn ttl<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     Ok(v)
 }
 
+/// Zone names, each once.
 fn zones<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ZoneName>, D::Error> {
-    let zones = zone_list(d)?;
+    let mut zones: Vec<ZoneName> = Vec::new();
+    for (i, entry) in Vec::<String>::deserialize(d)?.iter().enumerate() {
+        let names = vec![ZoneName::parse(entry).ok_or_else(|| {
+            de::Error::custom(format!("zones[{i}] {entry:?} is not a valid zone name"))
+        })?];
+        for z in names {
+            if zones.contains(&z) {
+                return Err(de::Error::custom(format!(
+                    "zones[{i}] {entry:?}: the zone {} is already listed",
+                    dotted(&z)
+                )));
+            }
+            zones.push(z);
+        }
+    }
     if !zones.iter().any(|z| !z.reverse && !z.labels.is_empty()) {
         return Err(de::Error::custom(
             "zones must include a cluster zone such as \"cluster.local\"",
         ));
     }
     Ok(zones)
+}
+
+/// A zone as people write it, for messages.
+fn dotted(z: &ZoneName) -> String {
+    if z.labels.is_empty() {
+        return ".".into();
+    }
+    z.labels
+        .iter()
+        .map(|l| String::from_utf8_lossy(l))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Whether `name` is a Kubernetes object name of the RFC 1123 label kind (namespaces).
+fn kubernetes_name(name: &str) -> Result<(), &'static str> {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > 63 {
+        return Err("it must be 1 to 63 characters");
+    }
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    {
+        return Err("only lower-case letters, digits and '-' are allowed");
+    }
+    if b[0] == b'-' || b[b.len() - 1] == b'-' {
+        return Err("it must start and end with a letter or a digit");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_are_rfc_1123_labels() {
+        assert!(kubernetes_name("kube-system").is_ok());
+        assert!(kubernetes_name("a").is_ok());
+        for bad in ["", "Kube", "-a", "a-", "a_b", "a.b", &"x".repeat(64)] {
+            assert!(kubernetes_name(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod endpoints;
 mod forward;
 mod kubernetes;
 mod log;
+mod position;
 mod server;
 mod source;
 
@@ -23,12 +24,14 @@ use thiserror::Error;
 use crate::cache::CacheSettings;
 use crate::forward::ForwardSettings;
 use crate::zone::{IndexSettings, ZoneSettings};
+use position::Positions;
 
 pub use cache::CacheConfig;
 pub use endpoints::{HealthConfig, MetricsConfig, ReadyConfig};
 pub use forward::{ForwardConfig, Upstream};
 pub use kubernetes::{DEFAULT_TTL, KubernetesConfig};
 pub use log::LogConfig;
+pub use position::Refusal;
 pub use server::ServerConfig;
 pub use source::SourceConfig;
 
@@ -78,6 +81,11 @@ fn default_listen() -> Vec<SocketAddr> {
     vec![SocketAddr::from(([127, 0, 0, 1], 5353))]
 }
 
+/// The index of the first element equal to an earlier one.
+fn first_repeat<T: PartialEq>(items: &[T]) -> Option<usize> {
+    (1..items.len()).find(|&i| items[..i].contains(&items[i]))
+}
+
 impl Default for Config {
     /// Serves the built-in sample cluster on 127.0.0.1:5353: what `clusterdns` does with
     /// no `--config`, so it answers `dig` on a laptop.
@@ -123,36 +131,85 @@ impl Config {
 
     /// Parses config text; `path` is only used in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let positions = Positions::new(text);
         let invalid = |span: Option<std::ops::Range<usize>>, reason: String| {
             let at = span.map(|s| s.start).unwrap_or(0).min(text.len());
             let before = &text[..at];
-            let line = before.matches('\n').count() + 1;
-            let column = at - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+            let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
             ConfigError::Invalid {
                 path: path.to_owned(),
-                line,
-                column,
+                line: before.matches('\n').count() + 1,
+                column: before[line_start..].chars().count() + 1,
                 reason,
             }
         };
-        let config: Config =
-            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().to_owned()))?;
-        if config.listen.is_empty() {
-            let at = text.find("listen");
-            return Err(invalid(
-                at.map(|a| a..a),
-                "listen is empty: give at least one address".into(),
-            ));
-        }
-        if config.source.file.is_some() && config.source.sample {
-            let at = text.find("sample");
-            return Err(invalid(
-                at.map(|a| a..a),
-                "[source] takes either file or sample, not both".into(),
-            ));
-        }
-        // Neither `file` nor `sample`: the Kubernetes API.
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let key = e.span().and_then(|s| positions.key_at(s.start));
+            let reason = match key {
+                Some(key) => format!("{key}: {}", e.message()),
+                None => e.message().to_owned(),
+            };
+            invalid(e.span(), reason)
+        })?;
+        config
+            .check()
+            .map_err(|r| invalid(positions.of(&r), format!("{}: {}", r.path(), r.reason)))?;
         Ok(config)
+    }
+
+    /// Checks what each value means beside the others: what a single value's parser
+    /// cannot see (an empty list, a duplicate, two keys that contradict each other). Also
+    /// run after the command line has overridden the file.
+    pub fn check(&self) -> Result<(), Refusal> {
+        if self.listen.is_empty() {
+            return Err(Refusal::new(
+                "",
+                "listen",
+                "empty: give at least one address",
+            ));
+        }
+        if let Some(i) = first_repeat(&self.listen) {
+            return Err(
+                Refusal::new("", "listen", format!("{} is listed twice", self.listen[i])).entry(i),
+            );
+        }
+        self.server.check()?;
+        self.kubernetes.check()?;
+        self.source.check()?;
+        self.forward.check()?;
+        self.cache.check()?;
+        self.check_endpoints()
+    }
+
+    /// Each HTTP endpoint needs an address of its own, and not one DNS answers TCP on.
+    fn check_endpoints(&self) -> Result<(), Refusal> {
+        let endpoints = [
+            ("health", self.health.listen),
+            ("ready", self.ready.listen),
+            ("metrics", self.metrics.listen),
+        ];
+        for (i, (section, addr)) in endpoints.iter().enumerate() {
+            let Some(addr) = addr.filter(|a| a.port() != 0) else {
+                continue;
+            };
+            if let Some((other, _)) = endpoints[..i].iter().find(|(_, a)| *a == Some(addr)) {
+                return Err(Refusal::new(
+                    section,
+                    "listen",
+                    format!(
+                        "{addr} is also {other}.listen: each endpoint needs its own address (or \"\" for off)"
+                    ),
+                ));
+            }
+            if self.listen.contains(&addr) {
+                return Err(Refusal::new(
+                    section,
+                    "listen",
+                    format!("{addr} is also where DNS listens (TCP)"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the zone comes from the Kubernetes API (`[source]` names no file and no

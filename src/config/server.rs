@@ -4,19 +4,24 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::Refusal;
 use super::de::seconds;
+
+/// More UDP workers than this is a typo: each is a thread and a socket per address.
+pub const MAX_UDP_WORKERS: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// UDP sockets (and threads) per listen address, sharing the port with SO_REUSEPORT;
-    /// 0 means one per core.
+    /// 0 means one per core; at most [`MAX_UDP_WORKERS`].
     #[serde(default)]
     pub udp_workers: usize,
-    /// How long a TCP connection may sit idle, or take to deliver one message.
+    /// How long a TCP connection may sit idle, or take to deliver one message; at least 1.
     #[serde(default = "default_tcp_idle", with = "seconds")]
     pub tcp_idle_timeout: Duration,
-    /// Open TCP connections at most; beyond it new connections are closed at once.
+    /// Open TCP connections at most; beyond it new connections are closed at once. At
+    /// least 1.
     #[serde(default = "default_tcp_max")]
     pub tcp_max_connections: usize,
 }
@@ -28,6 +33,34 @@ impl Default for ServerConfig {
             tcp_idle_timeout: default_tcp_idle(),
             tcp_max_connections: default_tcp_max(),
         }
+    }
+}
+
+impl ServerConfig {
+    pub(super) fn check(&self) -> Result<(), Refusal> {
+        let refuse = |key, reason: String| Err(Refusal::new("server", key, reason));
+        if self.udp_workers > MAX_UDP_WORKERS {
+            return refuse(
+                "udp_workers",
+                format!(
+                    "{} is more than {MAX_UDP_WORKERS} (each is a thread and a socket; 0 means one per core)",
+                    self.udp_workers
+                ),
+            );
+        }
+        if self.tcp_idle_timeout.is_zero() {
+            return refuse(
+                "tcp_idle_timeout",
+                "0 seconds would close every TCP connection before its first query".into(),
+            );
+        }
+        if self.tcp_max_connections == 0 {
+            return refuse(
+                "tcp_max_connections",
+                "0 would refuse every TCP connection".into(),
+            );
+        }
+        Ok(())
     }
 }
 
