@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
+use std::net::IpAddr;
+
 use super::de::{seconds, zone_list};
 use super::{Refusal, first_repeat};
 use crate::zone::{IndexSettings, PodMode, ZoneName, ZoneSettings};
@@ -15,7 +17,8 @@ pub const DEFAULT_TTL: u32 = 5;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesConfig {
-    /// Zones answered: cluster zones and reverse zones (`in-addr.arpa`, `0.10.in-addr.arpa` …).
+    /// Zones answered: cluster zones and reverse zones (`in-addr.arpa`, `0.10.in-addr.arpa` …),
+    /// the latter also as CIDRs (`10.96.0.0/12`), as CoreDNS's `kubernetes` plugin takes them.
     #[serde(default = "default_zones", deserialize_with = "zones")]
     pub zones: Vec<ZoneName>,
     #[serde(default = "default_ttl", deserialize_with = "ttl")]
@@ -189,13 +192,19 @@ fn ttl<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     Ok(v)
 }
 
-/// Zone names, each once.
+/// A zone name, or a CIDR that stands for its reverse zones.
 fn zones<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ZoneName>, D::Error> {
     let mut zones: Vec<ZoneName> = Vec::new();
     for (i, entry) in Vec::<String>::deserialize(d)?.iter().enumerate() {
-        let names = vec![ZoneName::parse(entry).ok_or_else(|| {
-            de::Error::custom(format!("zones[{i}] {entry:?} is not a valid zone name"))
-        })?];
+        let names = if entry.contains('/') {
+            cidr_zones(entry).map_err(|why| {
+                de::Error::custom(format!("zones[{i}] {entry:?} is not a CIDR: {why}"))
+            })?
+        } else {
+            vec![ZoneName::parse(entry).ok_or_else(|| {
+                de::Error::custom(format!("zones[{i}] {entry:?} is not a valid zone name"))
+            })?]
+        };
         for z in names {
             if zones.contains(&z) {
                 return Err(de::Error::custom(format!(
@@ -212,6 +221,52 @@ fn zones<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ZoneName>, D::Error> {
         ));
     }
     Ok(zones)
+}
+
+/// The reverse zones of a CIDR, as CoreDNS's `kubernetes` plugin makes them: one zone
+/// per octet (IPv4) or nibble (IPv6) boundary, so a prefix between two boundaries
+/// becomes every zone of the next boundary down (`10.96.0.0/12`: `96.10.in-addr.arpa`
+/// to `111.10.in-addr.arpa`). Bits beyond the prefix are ignored.
+fn cidr_zones(text: &str) -> Result<Vec<ZoneName>, String> {
+    let (ip, prefix) = text.split_once('/').ok_or("no /prefix")?;
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| format!("{ip:?} is not an address"))?;
+    let prefix: u32 = prefix
+        .parse()
+        .map_err(|_| format!("{prefix:?} is not a prefix length"))?;
+    // (address bits, bits per label, the address as a number, the reverse tree's root)
+    let (bits, step, value, root) = match ip {
+        IpAddr::V4(a) => (32, 8, u128::from(u32::from(a)), "in-addr.arpa"),
+        IpAddr::V6(a) => (128, 4, u128::from(a), "ip6.arpa"),
+    };
+    if prefix > bits {
+        return Err(format!("the prefix is longer than {bits} bits"));
+    }
+    let boundary = prefix.div_ceil(step) * step;
+    let keep = |v: u128, n: u32| {
+        if n == 0 {
+            0
+        } else {
+            v >> (bits - n) << (bits - n)
+        }
+    };
+    let base = keep(value, prefix);
+    (0..1u128 << (boundary - prefix))
+        .map(|k| {
+            let network = base | k.checked_shl(bits - boundary).unwrap_or(0);
+            let labels = (0..boundary / step).rev().map(|l| {
+                let digit = (network >> (bits - (l + 1) * step)) & ((1 << step) - 1);
+                if step == 8 {
+                    digit.to_string()
+                } else {
+                    format!("{digit:x}")
+                }
+            });
+            let name: Vec<String> = labels.chain([root.to_owned()]).collect();
+            ZoneName::parse(&name.join(".")).ok_or_else(|| "no zone name".to_owned())
+        })
+        .collect()
 }
 
 /// A zone as people write it, for messages.
@@ -247,6 +302,31 @@ fn kubernetes_name(name: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(cidr: &str) -> Vec<String> {
+        cidr_zones(cidr).unwrap().iter().map(dotted).collect()
+    }
+
+    #[test]
+    fn cidrs_become_reverse_zones_as_coredns_makes_them() {
+        assert_eq!(names("10.96.0.0/16"), ["96.10.in-addr.arpa"]);
+        assert_eq!(names("10.96.0.5/24"), ["0.96.10.in-addr.arpa"]);
+        assert_eq!(names("0.0.0.0/0"), ["in-addr.arpa"]);
+        let twelve = names("10.96.0.0/12");
+        assert_eq!(twelve.len(), 16);
+        assert_eq!(twelve[0], "96.10.in-addr.arpa");
+        assert_eq!(twelve[15], "111.10.in-addr.arpa");
+        assert_eq!(
+            names("fd00:10:96::/48"),
+            ["6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa"]
+        );
+        assert_eq!(names("::/0"), ["ip6.arpa"]);
+        let v6 = names("fd00::/7");
+        assert_eq!(v6, ["c.f.ip6.arpa", "d.f.ip6.arpa"]);
+        for bad in ["10.96.0.0/33", "10.96.0/16", "10.96.0.0/x", "fd00::/129"] {
+            assert!(cidr_zones(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn namespace_names_are_rfc_1123_labels() {

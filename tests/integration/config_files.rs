@@ -159,6 +159,18 @@ fn validate_refuses_values_that_make_no_sense() {
             "already listed",
         ),
         (
+            "[kubernetes]\nzones = [\"cluster.local\", \"10.96.0.0/16\", \"96.10.in-addr.arpa\"]\n",
+            "2:9",
+            "kubernetes.zones",
+            "96.10.in-addr.arpa is already listed",
+        ),
+        (
+            "[kubernetes]\nzones = [\"cluster.local\", \"10.96.0.0/33\"]\n",
+            "2:9",
+            "kubernetes.zones",
+            "not a CIDR",
+        ),
+        (
             "[kubernetes]\nfallthrough = [\"in-addr.arpa\", \"example.org\"]\n",
             "2:32",
             "kubernetes.fallthrough[1]",
@@ -270,6 +282,7 @@ fn validate_accepts_the_edges_of_each_range() {
         "[cache]\ncapacity = 1\nmin_ttl = 0\nsuccess_cap = 0\ndenial_cap = 0\nprefetch_percent = 100\n",
         "[kubernetes]\nfallthrough = [\".\", \"svc.cluster.local\", \"local\"]\n",
         "[kubernetes]\nnamespaces = [\"kube-system\", \"a\", \"0x\"]\n",
+        "[kubernetes]\nzones = [\"cluster.local\", \"10.96.0.0/12\", \"fd00:10:96::/112\"]\n",
         "[forward]\nmax_fails = 0\ntimeout_ms = 10\ndeadline_ms = 10\n",
         "[health]\nlisten = \"\"\n[ready]\nlisten = \"\"\n[metrics]\nlisten = \"\"\n",
     ] {
