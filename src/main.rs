@@ -133,7 +133,8 @@ fn main() -> ExitCode {
 
 fn validate(config: &Config) -> ExitCode {
     if let Some(path) = &config.source.file {
-        let mut source = clusterdns::source::file::ClusterFile::new(path.clone(), true);
+        let mut source =
+            clusterdns::source::file::ClusterFile::new(path.clone(), config.file_selection());
         match source.poll() {
             Ok(poll) if poll.errors.is_empty() => {
                 println!("{}: {} objects", path.display(), poll.events.len())

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 
 use super::de::{seconds, zone_list};
 use super::{Refusal, first_repeat};
+use crate::source::file::Selection;
+use crate::source::selector::LabelSelector;
 use crate::zone::{IndexSettings, PodMode, ZoneName, ZoneSettings};
 
 /// The default TTL of cluster records, as CoreDNS (kubeadm configures 30).
@@ -137,6 +139,19 @@ impl KubernetesConfig {
             zonal: self.zonal,
             fallthrough: self.fallthrough.clone(),
             ptr_zone_wire,
+        }
+    }
+
+    /// The `labels` selector and the pods `pods verified` needs, for a cluster file.
+    pub fn file_selection(&self) -> Selection {
+        Selection {
+            keep_pods: self.pods == PodMode::Verified,
+            // A selector that does not parse was refused when the config was read.
+            labels: self
+                .labels
+                .as_deref()
+                .and_then(|l| LabelSelector::parse(l).ok())
+                .unwrap_or_default(),
         }
     }
 

@@ -243,6 +243,11 @@ impl Config {
         .collect()
     }
 
+    /// What the cluster file (or the built-in sample) serves of what it holds.
+    pub fn file_selection(&self) -> crate::source::file::Selection {
+        self.kubernetes.file_selection()
+    }
+
     pub fn index_settings(&self) -> IndexSettings {
         self.kubernetes.index_settings()
     }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use clusterdns::config::Config;
+use clusterdns::source::file::Selection;
 
 fn config_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
@@ -20,12 +21,12 @@ fn every_config_file_loads() {
                 let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
                 if let Some(file) = &c.source.file {
                     let text = std::fs::read_to_string(file).unwrap();
-                    clusterdns::source::file::parse(file, &text, true).unwrap();
+                    clusterdns::source::file::parse(file, &text, &Selection::all()).unwrap();
                 }
             }
             Some("yaml" | "json") => {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let objects = clusterdns::source::file::parse(&path, &text, true)
+                let objects = clusterdns::source::file::parse(&path, &text, &Selection::all())
                     .unwrap_or_else(|e| panic!("{e}"));
                 assert!(!objects.is_empty(), "{}", path.display());
             }

@@ -45,3 +45,36 @@ fn cidr_zones_answer_the_reverse_names_inside_them() {
         );
     }
 }
+
+/// `labels` with a cluster file (and with the built-in sample) keeps what the API server
+/// would send the Kubernetes source for the same selector: Services, EndpointSlices and
+/// Pods whose own labels match.
+#[test]
+fn labels_select_what_a_cluster_file_serves() {
+    let selector = "labels = \"app in (web,db)\"";
+    let dir = tempfile::tempdir().unwrap();
+    let (file, _) = TestServer::with_cluster(dir.path(), &sample_cluster(), selector);
+    let sample_dir = tempfile::tempdir().unwrap();
+    let sample = TestServer::from_toml(
+        sample_dir.path(),
+        &format!("[source]\nsample = true\n[kubernetes]\n{selector}\n"),
+    );
+    for s in [&file, &sample] {
+        let web = ask(s.udp(), "web.shop.svc.cluster.local", RecordType::A);
+        assert_eq!(web.rdata(), ["10.96.100.10"]);
+        // Headless: its addresses come from its EndpointSlice, labelled app=db too.
+        let db = ask(s.udp(), "db.shop.svc.cluster.local", RecordType::A);
+        assert_eq!(db.rcode(), "NOERROR");
+        assert!(!db.rdata().is_empty(), "{db:?}");
+        for outside in [
+            "cache.shop.svc.cluster.local",
+            "kubernetes.default.svc.cluster.local",
+            "prometheus.monitoring.svc.cluster.local",
+        ] {
+            assert_eq!(ask(s.udp(), outside, RecordType::A).rcode(), "NXDOMAIN");
+        }
+        // Namespaces are not filtered: a namespace with no selected service still exists.
+        let ns = ask(s.udp(), "monitoring.svc.cluster.local", RecordType::A);
+        assert_eq!(ns.rcode(), "NOERROR");
+    }
+}
