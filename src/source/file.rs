@@ -120,7 +120,7 @@ pub fn parse(
         let header_doc = serde_yaml::Deserializer::from_str(&list.header);
         Document { out: &mut header }
             .deserialize(header_doc)
-            .map_err(|e| syntax(path, &e, 0))?;
+            .map_err(|e| syntax(path, &e, &list.header, 0))?;
         for (index, (chunk, line)) in list.items.into_iter().enumerate() {
             let mut raw = Vec::new();
             Items {
@@ -128,7 +128,7 @@ pub fn parse(
                 first: index,
             }
             .deserialize(serde_yaml::Deserializer::from_str(chunk))
-            .map_err(|e| syntax(path, &e, line))?;
+            .map_err(|e| syntax(path, &e, chunk, line))?;
             for r in raw {
                 keep(1, index, r)?;
             }
@@ -139,7 +139,7 @@ pub fn parse(
         let mut raw = Vec::new();
         Document { out: &mut raw }
             .deserialize(document)
-            .map_err(|e| syntax(path, &e, 0))?;
+            .map_err(|e| syntax(path, &e, text, 0))?;
         for (i, r) in raw.into_iter().enumerate() {
             keep(doc_index + 1, i, r)?;
         }
@@ -150,7 +150,8 @@ pub fn parse(
 /// A block-style `kind: List` document as kubectl prints it: `items:` at the left margin,
 /// each item starting with `- ` there too.
 struct KubectlList<'a> {
-    /// The document without its items (so `kind: List` is still checked).
+    /// The document without its items (so `kind: List` is still checked), each item
+    /// line left empty.
     header: String,
     /// Each item's text (a one-element YAML sequence) and the line before it starts.
     items: Vec<(&'a str, usize)>,
@@ -179,13 +180,16 @@ impl<'a> KubectlList<'a> {
                 }
                 in_items = false;
             }
-            if !in_items {
-                if line.trim_end() == "items:" {
-                    in_items = true;
-                    header.push_str("items: []\n");
-                } else {
-                    header.push_str(line);
-                }
+            if in_items {
+                // Each item line leaves an empty line in the header, so that a line of
+                // the header is the same line of the file (errors there are reported
+                // at their true place).
+                header.push('\n');
+            } else if line.trim_end() == "items:" {
+                in_items = true;
+                header.push_str("items: []\n");
+            } else {
+                header.push_str(line);
             }
             offset += line.len();
         }
@@ -196,16 +200,33 @@ impl<'a> KubectlList<'a> {
     }
 }
 
-/// A parse error at its place in the file; `line_offset` is where the parsed text starts.
-fn syntax(path: &Path, e: &serde_yaml::Error, line_offset: usize) -> FileError {
-    let (line, column) = e
+/// A parse error at its place in the file. `parsed` is the text given to the parser,
+/// which starts after `line_offset` lines of the file.
+fn syntax(path: &Path, e: &serde_yaml::Error, parsed: &str, line_offset: usize) -> FileError {
+    let (mut line, mut column) = e
         .location()
         .map(|l| (l.line() + line_offset, l.column()))
         .unwrap_or((0, 0));
-    // serde_yaml appends " at line L column C" to its message; the position is ours to print.
-    // serde_yaml puts positions relative to the text it was given inside its message;
-    // ours, relative to the file, is printed in front instead.
-    let reason = strip_positions(&e.to_string());
+    let (mut reason, context) = file_positions(&e.to_string(), line_offset);
+    // Reaching the end of the text inside a bracket or a block: the end is not where the
+    // mistake is; where the unclosed construct began is.
+    let at_end = e
+        .location()
+        .is_some_and(|l| l.index() >= parsed.trim_end().len());
+    match (at_end, context) {
+        (true, Some((l, c))) => {
+            (line, column) = (l, c);
+            reason = format!("{}, which is never closed", strip_context(&reason));
+        }
+        (true, None) => {
+            // Just after the last character, rather than on a line past the end.
+            let content = parsed.trim_end();
+            let start = content.rfind('\n').map_or(0, |i| i + 1);
+            line = content.matches('\n').count() + 1 + line_offset;
+            column = content[start..].chars().count() + 1;
+        }
+        _ => {}
+    }
     FileError::Syntax {
         path: path.to_owned(),
         line,
@@ -214,20 +235,51 @@ fn syntax(path: &Path, e: &serde_yaml::Error, line_offset: usize) -> FileError {
     }
 }
 
-/// Removes every " at line L column C" from a message.
-fn strip_positions(message: &str) -> String {
+/// serde_yaml writes positions relative to the text it was given into its message: the
+/// first (where the error is, printed in front by us) is dropped; the others (e.g. where
+/// the unclosed sequence began) are moved to their line in the file. Returns the message
+/// and the first of those others.
+fn file_positions(message: &str, line_offset: usize) -> (String, Option<(usize, usize)>) {
+    const AT: &str = " at line ";
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
-    while let Some(i) = rest.find(" at line ") {
+    let mut first = true;
+    let mut context = None;
+    while let Some(i) = rest.find(AT) {
         out.push_str(&rest[..i]);
-        let tail = &rest[i + " at line ".len()..];
-        let skip = tail
-            .find(|c: char| !(c.is_ascii_digit() || c == ' ' || "column".contains(c)))
+        let tail = &rest[i + AT.len()..];
+        let digits = tail
+            .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(tail.len());
-        rest = &tail[skip..];
+        let Ok(line) = tail[..digits].parse::<usize>() else {
+            out.push_str(AT);
+            rest = tail;
+            continue;
+        };
+        let after = &tail[digits..];
+        let column = after.strip_prefix(" column ").map(|c| {
+            let n = c.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(c.len());
+            &c[..n]
+        });
+        let consumed = digits + column.map_or(0, |c| " column ".len() + c.len());
+        if !first {
+            let line = line + line_offset;
+            out.push_str(&format!("{AT}{line}"));
+            if let Some(c) = column {
+                out.push_str(&format!(" column {c}"));
+            }
+            context.get_or_insert((line, column.and_then(|c| c.parse().ok()).unwrap_or(1)));
+        }
+        first = false;
+        rest = &tail[consumed..];
     }
     out.push_str(rest);
-    out
+    (out, context)
+}
+
+/// The message without the first position left in it (the one now printed in front).
+fn strip_context(message: &str) -> &str {
+    message.find(" at line ").map_or(message, |i| &message[..i])
 }
 
 /// Reads one YAML document, which is either a `*List` (its `items` are read one at a
@@ -566,6 +618,23 @@ items:
             .unwrap_err()
             .to_string();
         assert!(text.contains("10.0.0.300"), "{text}");
+    }
+
+    #[test]
+    fn positions_in_messages_are_moved_to_the_file() {
+        let (message, context) = file_positions(
+            "did not find expected ',' at line 3 column 1, while parsing a flow sequence at line 2 column 10",
+            100,
+        );
+        assert_eq!(
+            message,
+            "did not find expected ',', while parsing a flow sequence at line 102 column 10"
+        );
+        assert_eq!(context, Some((102, 10)));
+        assert_eq!(
+            file_positions("no position here", 5),
+            ("no position here".to_owned(), None)
+        );
     }
 
     #[test]

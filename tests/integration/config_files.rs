@@ -296,3 +296,49 @@ fn validate_accepts_the_edges_of_each_range() {
         );
     }
 }
+
+/// A cluster file that does not parse is reported at its true line and column, wherever
+/// the mistake is: after the items of a kubectl List (the sample with a line appended),
+/// inside one of its items, in a later document of several, in JSON.
+#[test]
+fn validate_reports_cluster_file_errors_where_they_are() {
+    let sample = std::fs::read_to_string(config_dir().join("sample-cluster.yaml")).unwrap();
+    let sample_lines = sample.lines().count();
+    assert!(sample.ends_with('\n'));
+    let in_item = sample.replacen(
+        "    clusterIP: 10.96.0.1\n",
+        "    clusterIP: [10.96.0.1\n",
+        1,
+    );
+    let item_line = 1 + sample[..sample.find("    clusterIP: 10.96.0.1\n").unwrap()]
+        .matches('\n')
+        .count();
+    let rows: Vec<(&str, String, String)> = vec![
+        (
+            "appended.yaml",
+            format!("{sample}garbage: [unclosed\n"),
+            format!("{}:10:", sample_lines + 1),
+        ),
+        ("item.yaml", in_item, format!("{}:15:", item_line + 1)),
+        (
+            "documents.yaml",
+            "kind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: b}\n---\n# c\nkind: Namespace\nmetadata:\n  name: c\n  labels: {a: b]\n".into(),
+            "11:16:".into(),
+        ),
+        (
+            "list.json",
+            "{\"kind\": \"List\",\n \"items\": [\n  {\"kind\": \"Namespace\", \"metadata\": {\"name\": \"a\"}}\n ],\n \"x\": [1,, 2]\n}\n".into(),
+            "5:10:".into(),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, at) in rows {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = clusterdns(&["--cluster-file", path.to_str().unwrap(), "--validate"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        let want = format!("{}:{at} ", path.display());
+        assert!(err.contains(&want), "{name}: want {want}\ngot {err}");
+    }
+}
