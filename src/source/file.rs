@@ -306,6 +306,11 @@ impl<'de> Visitor<'de> for Document<'_> {
         Ok(()) // an empty document
     }
 
+    /// An empty file (or one of comments only): no objects, as an empty folder.
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut fields = serde_yaml::Mapping::new();
         let mut kind = None;

@@ -125,3 +125,78 @@ fn the_readme_dig_line_answers() {
         "{out}"
     );
 }
+
+/// The real binary, killed when dropped (a failing test leaves no process behind).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary answering DNS on a free loopback port, with `args`.
+fn start(args: &[&str]) -> (Running, SocketAddr) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+        .args(["--listen", &addr.to_string()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Running(child), addr)
+}
+
+/// Asks over UDP until the server answers (it is starting), for at most 10 s.
+fn first_answer(addr: SocketAddr, name: &str, qtype: RecordType) -> Answer {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let q = query_bytes(7, name, qtype, None);
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the binary never answered"
+        );
+        sock.send_to(&q, addr).unwrap();
+        let mut buf = [0u8; 512];
+        if let Ok(n) = sock.recv(&mut buf) {
+            return Answer::parse(buf[..n].to_vec());
+        }
+    }
+}
+
+/// An empty cluster file is an empty cluster, as an empty folder is: both validate with
+/// no objects, and both serve the zone with nothing in it (NXDOMAIN with the SOA).
+#[test]
+fn an_empty_cluster_file_serves_an_empty_zone_as_an_empty_folder_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("empty.yaml");
+    std::fs::write(&file, "").unwrap();
+    let folder = dir.path().join("empty-folder");
+    std::fs::create_dir(&folder).unwrap();
+    for source in [&file, &folder] {
+        let source = source.to_str().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+            .args(["--cluster-file", source, "--validate"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{source}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains(&format!("{source}: 0 objects")), "{said}");
+
+        let mut args = vec!["--cluster-file", source];
+        args.extend(EPHEMERAL_HTTP);
+        let (_server, addr) = start(&args);
+        let a = first_answer(addr, "kubernetes.default.svc.cluster.local", RecordType::A);
+        assert_eq!((a.rcode().as_str(), a.aa()), ("NXDOMAIN", true), "{source}");
+        assert_eq!(a.authority().len(), 1, "{source}: the SOA");
+    }
+}
