@@ -17,6 +17,11 @@ use super::ClusterEvent;
 use super::api::{self, EndpointSliceApi, NamespaceApi, ObjectError, PodApi, ServiceApi};
 use super::objects::{ClusterObject, ObjectKey};
 use super::selector::LabelSelector;
+use list::KubectlList;
+use syntax::syntax;
+
+mod list;
+mod syntax;
 
 /// Why a cluster file was refused. Every variant names the file.
 #[derive(Debug, Error)]
@@ -145,141 +150,6 @@ pub fn parse(
         }
     }
     Ok(objects)
-}
-
-/// A block-style `kind: List` document as kubectl prints it: `items:` at the left margin,
-/// each item starting with `- ` there too.
-struct KubectlList<'a> {
-    /// The document without its items (so `kind: List` is still checked), each item
-    /// line left empty.
-    header: String,
-    /// Each item's text (a one-element YAML sequence) and the line before it starts.
-    items: Vec<(&'a str, usize)>,
-}
-
-impl<'a> KubectlList<'a> {
-    fn split(text: &'a str) -> Option<KubectlList<'a>> {
-        let mut header = String::new();
-        let mut items = Vec::new();
-        let mut in_items = false;
-        let mut current: Option<(usize, usize)> = None; // (byte start, line before)
-        let mut offset = 0;
-        for (n, line) in text.split_inclusive('\n').enumerate() {
-            let at_margin = !line.starts_with([' ', '\t', '\n', '\r', '#']);
-            if line.starts_with("---") || line.starts_with("...") {
-                return None; // several documents: the general path handles them
-            }
-            if in_items && at_margin && line.starts_with("- ") {
-                if let Some((start, l)) = current.take() {
-                    items.push((&text[start..offset], l));
-                }
-                current = Some((offset, n));
-            } else if in_items && at_margin {
-                if let Some((start, l)) = current.take() {
-                    items.push((&text[start..offset], l));
-                }
-                in_items = false;
-            }
-            if in_items {
-                // Each item line leaves an empty line in the header, so that a line of
-                // the header is the same line of the file (errors there are reported
-                // at their true place).
-                header.push('\n');
-            } else if line.trim_end() == "items:" {
-                in_items = true;
-                header.push_str("items: []\n");
-            } else {
-                header.push_str(line);
-            }
-            offset += line.len();
-        }
-        if let Some((start, l)) = current.take() {
-            items.push((&text[start..], l));
-        }
-        (!items.is_empty()).then_some(KubectlList { header, items })
-    }
-}
-
-/// A parse error at its place in the file. `parsed` is the text given to the parser,
-/// which starts after `line_offset` lines of the file.
-fn syntax(path: &Path, e: &serde_yaml::Error, parsed: &str, line_offset: usize) -> FileError {
-    let (mut line, mut column) = e
-        .location()
-        .map(|l| (l.line() + line_offset, l.column()))
-        .unwrap_or((0, 0));
-    let (mut reason, context) = file_positions(&e.to_string(), line_offset);
-    // Reaching the end of the text inside a bracket or a block: the end is not where the
-    // mistake is; where the unclosed construct began is.
-    let at_end = e
-        .location()
-        .is_some_and(|l| l.index() >= parsed.trim_end().len());
-    match (at_end, context) {
-        (true, Some((l, c))) => {
-            (line, column) = (l, c);
-            reason = format!("{}, which is never closed", strip_context(&reason));
-        }
-        (true, None) => {
-            // Just after the last character, rather than on a line past the end.
-            let content = parsed.trim_end();
-            let start = content.rfind('\n').map_or(0, |i| i + 1);
-            line = content.matches('\n').count() + 1 + line_offset;
-            column = content[start..].chars().count() + 1;
-        }
-        _ => {}
-    }
-    FileError::Syntax {
-        path: path.to_owned(),
-        line,
-        column,
-        reason,
-    }
-}
-
-/// serde_yaml writes positions relative to the text it was given into its message: the
-/// first (where the error is, printed in front by us) is dropped; the others (e.g. where
-/// the unclosed sequence began) are moved to their line in the file. Returns the message
-/// and the first of those others.
-fn file_positions(message: &str, line_offset: usize) -> (String, Option<(usize, usize)>) {
-    const AT: &str = " at line ";
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    let mut first = true;
-    let mut context = None;
-    while let Some(i) = rest.find(AT) {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i + AT.len()..];
-        let digits = tail
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let Ok(line) = tail[..digits].parse::<usize>() else {
-            out.push_str(AT);
-            rest = tail;
-            continue;
-        };
-        let after = &tail[digits..];
-        let column = after.strip_prefix(" column ").map(|c| {
-            let n = c.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(c.len());
-            &c[..n]
-        });
-        let consumed = digits + column.map_or(0, |c| " column ".len() + c.len());
-        if !first {
-            let line = line + line_offset;
-            out.push_str(&format!("{AT}{line}"));
-            if let Some(c) = column {
-                out.push_str(&format!(" column {c}"));
-            }
-            context.get_or_insert((line, column.and_then(|c| c.parse().ok()).unwrap_or(1)));
-        }
-        first = false;
-        rest = &tail[consumed..];
-    }
-    out.push_str(rest);
-    (out, context)
-}
-
-/// The message without the first position left in it (the one now printed in front).
-fn strip_context(message: &str) -> &str {
-    message.find(" at line ").map_or(message, |i| &message[..i])
 }
 
 /// Reads one YAML document, which is either a `*List` (its `items` are read one at a
@@ -623,23 +493,6 @@ items:
             .unwrap_err()
             .to_string();
         assert!(text.contains("10.0.0.300"), "{text}");
-    }
-
-    #[test]
-    fn positions_in_messages_are_moved_to_the_file() {
-        let (message, context) = file_positions(
-            "did not find expected ',' at line 3 column 1, while parsing a flow sequence at line 2 column 10",
-            100,
-        );
-        assert_eq!(
-            message,
-            "did not find expected ',', while parsing a flow sequence at line 102 column 10"
-        );
-        assert_eq!(context, Some((102, 10)));
-        assert_eq!(
-            file_positions("no position here", 5),
-            ("no position here".to_owned(), None)
-        );
     }
 
     #[test]
