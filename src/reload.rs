@@ -95,6 +95,7 @@ impl Server {
         let kube = crate::source::kube::KubeSettings::from_config;
         let source_changed = new.source != self.config.source
             || new.index_settings() != self.config.index_settings()
+            || new.file_selection() != self.config.file_selection()
             || (new.uses_kubernetes() && kube(&new) != kube(&self.config));
         let new_source = if source_changed {
             let source = start_source(&new, Arc::new(ClusterZone::new()), &self.metrics)?;
