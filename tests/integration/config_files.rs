@@ -78,25 +78,17 @@ fn validate_refuses_with_file_line_and_reason() {
     assert!(err.contains(&format!("{}:", cluster.display())), "{err}");
 }
 
-/// The config in deploy/clusterdns.yaml's ConfigMap is a valid config for cluster mode.
+/// The config the deploy kit puts in its ConfigMap (deploy/cluster/clusterdns.toml, read
+/// by the kustomization's configMapGenerator) is a valid config for cluster mode.
 #[test]
 fn the_deployed_config_map_is_valid() {
-    let manifest = std::fs::read_to_string(concat!(
+    let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/deploy/clusterdns.yaml"
-    ))
-    .unwrap();
-    let start = manifest
-        .find("clusterdns.toml: |\n")
-        .expect("the ConfigMap holds clusterdns.toml")
-        + "clusterdns.toml: |\n".len();
-    let toml: String = manifest[start..]
-        .lines()
-        .take_while(|l| l.is_empty() || l.starts_with("    "))
-        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
-        .collect();
-    let config =
-        Config::parse(Path::new("deploy/clusterdns.yaml"), &toml).unwrap_or_else(|e| panic!("{e}"));
+        "/deploy/cluster/clusterdns.toml"
+    );
+    let toml = std::fs::read_to_string(path).unwrap();
+    let config = Config::parse(Path::new("deploy/cluster/clusterdns.toml"), &toml)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         config.uses_kubernetes(),
         "in a cluster the zone comes from the API"
