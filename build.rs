@@ -12,13 +12,11 @@ fn output(cmd: &str, args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let commit =
-        output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
-    let commit = if dirty {
-        format!("{commit}-dirty")
-    } else {
-        commit
+    // A build without the repository (the container build's context has no .git) is
+    // told the commit through the environment.
+    let commit = match std::env::var("CLUSTERDNS_COMMIT") {
+        Ok(commit) if !commit.is_empty() => commit,
+        _ => git_commit(),
     };
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let rustc = output(&rustc, &["--version"]).unwrap_or_else(|| "rustc".into());
@@ -26,4 +24,16 @@ fn main() {
     println!("cargo:rustc-env=CLUSTERDNS_RUSTC={rustc}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
+    println!("cargo:rerun-if-env-changed=CLUSTERDNS_COMMIT");
+}
+
+fn git_commit() -> String {
+    let commit =
+        output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
+    if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    }
 }

@@ -52,7 +52,12 @@ fn settings() -> ZoneSettings {
 
 fn load() -> Loaded {
     let cluster = SynthCluster::generate(&SynthParams::default());
-    let objects = file::parse(Path::new("bench.yaml"), &cluster.cluster_yaml(), false).unwrap();
+    let objects = file::parse(
+        Path::new("bench.yaml"),
+        &cluster.cluster_yaml(),
+        &file::Selection::default(),
+    )
+    .unwrap();
     let zone = Arc::new(ClusterZone::new());
     let mut index = ClusterIndex::new(zone.clone(), IndexSettings::default());
     let slices: Vec<ClusterObject> = objects

@@ -26,8 +26,8 @@ use crate::server::udp::{self, Worker};
 use crate::server::{Chain, Driver, Observer, Stage};
 use crate::shutdown::Shutdown;
 use crate::source::ClusterEvent;
-use crate::source::file::{self, ClusterFile, FileError};
-use crate::zone::{ClusterIndex, ClusterZone, PodMode};
+use crate::source::file::{self, ClusterFile, FileError, Selection};
+use crate::zone::{ClusterIndex, ClusterZone};
 
 /// The sample cluster built into the binary (config/sample-cluster.yaml).
 pub const SAMPLE_CLUSTER: &str = include_str!("../config/sample-cluster.yaml");
@@ -362,8 +362,7 @@ pub(crate) fn start_source(
     let mut tasks = Vec::new();
     match &config.source.file {
         Some(path) => {
-            let keep_pods = config.kubernetes.pods == PodMode::Verified;
-            let mut source = ClusterFile::new(path.clone(), keep_pods);
+            let mut source = ClusterFile::new(path.clone(), config.file_selection());
             let first = source.poll()?;
             if let Some(e) = first.errors.into_iter().next() {
                 return Err(e.into());
@@ -385,10 +384,14 @@ pub(crate) fn start_source(
             tasks.push(crate::source::kube::spawn(&settings, index, stop.clone())?);
         }
         None => {
+            let selection = Selection {
+                keep_pods: true,
+                ..config.file_selection()
+            };
             let objects = file::parse(
                 &PathBuf::from("<built-in sample cluster>"),
                 SAMPLE_CLUSTER,
-                true,
+                &selection,
             )?;
             let events = objects.into_iter().map(ClusterEvent::Apply);
             index.apply_all(events.chain([ClusterEvent::InitialSyncDone]));

@@ -44,7 +44,7 @@ struct Cli {
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to answer DNS on, UDP and TCP (repeatable); replaces `listen` of the config.
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = dns_addr)]
     listen: Vec<SocketAddr>,
     /// Cluster file (kubectl YAML or JSON) or folder of them to serve; replaces `[source]`.
     #[arg(long, value_name = "PATH")]
@@ -53,15 +53,15 @@ struct Cli {
     /// `[kubernetes] kubeconfig`.
     #[arg(long, value_name = "PATH")]
     kubeconfig: Option<PathBuf>,
-    /// Address of /health; replaces `[health] listen`.
+    /// Address of /health, or "" for off; replaces `[health] listen`.
     #[arg(long, value_name = "ADDR:PORT")]
-    health_listen: Option<SocketAddr>,
-    /// Address of /ready; replaces `[ready] listen`.
+    health_listen: Option<EndpointAddr>,
+    /// Address of /ready, or "" for off; replaces `[ready] listen`.
     #[arg(long, value_name = "ADDR:PORT")]
-    ready_listen: Option<SocketAddr>,
-    /// Address of /metrics; replaces `[metrics] listen`.
+    ready_listen: Option<EndpointAddr>,
+    /// Address of /metrics, or "" for off; replaces `[metrics] listen`.
     #[arg(long, value_name = "ADDR:PORT")]
-    metrics_listen: Option<SocketAddr>,
+    metrics_listen: Option<EndpointAddr>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -94,15 +94,38 @@ impl Cli {
             config.source.file = None;
             config.source.sample = false;
         }
-        if let Some(a) = self.health_listen {
-            config.health.listen = Some(a);
+        if let Some(EndpointAddr(a)) = self.health_listen {
+            config.health.listen = a;
         }
-        if let Some(a) = self.ready_listen {
-            config.ready.listen = Some(a);
+        if let Some(EndpointAddr(a)) = self.ready_listen {
+            config.ready.listen = a;
         }
-        if let Some(a) = self.metrics_listen {
-            config.metrics.listen = Some(a);
+        if let Some(EndpointAddr(a)) = self.metrics_listen {
+            config.metrics.listen = a;
         }
+    }
+}
+
+/// A DNS address on the command line; the error repeats what was given.
+fn dns_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not an address (IP:PORT or [IPv6]:PORT)"))
+}
+
+/// An HTTP endpoint's address on the command line: `ADDR:PORT`, or `""` for off, as in
+/// the config file.
+#[derive(Debug, Clone, Copy)]
+struct EndpointAddr(Option<SocketAddr>);
+
+impl std::str::FromStr for EndpointAddr {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Ok(EndpointAddr(None));
+        }
+        text.parse().map(|a| EndpointAddr(Some(a))).map_err(|_| {
+            format!("{text:?} is not an address (IP:PORT or [IPv6]:PORT), nor \"\" for off")
+        })
     }
 }
 
@@ -123,6 +146,15 @@ fn main() -> ExitCode {
         None => Config::default(),
     };
     cli.apply(&mut config);
+    // The command line may contradict the file (e.g. put two endpoints on one address).
+    if let Err(r) = config.check() {
+        eprintln!(
+            "clusterdns: invalid configuration with the command line: {}: {}",
+            r.path(),
+            r.reason
+        );
+        return ExitCode::from(2);
+    }
     if cli.validate {
         return validate(&config);
     }
@@ -145,7 +177,8 @@ fn main() -> ExitCode {
 
 fn validate(config: &Config) -> ExitCode {
     if let Some(path) = &config.source.file {
-        let mut source = clusterdns::source::file::ClusterFile::new(path.clone(), true);
+        let mut source =
+            clusterdns::source::file::ClusterFile::new(path.clone(), config.file_selection());
         match source.poll() {
             Ok(poll) if poll.errors.is_empty() => {
                 println!("{}: {} objects", path.display(), poll.events.len())

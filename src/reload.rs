@@ -94,6 +94,7 @@ impl Server {
         // 1. A new source when what feeds the zone changed: loaded before it is used.
         let source_changed = new.source != self.config.source
             || new.index_settings() != self.config.index_settings()
+            || new.file_selection() != self.config.file_selection()
             || (new.uses_kubernetes() && new.kube_settings() != self.config.kube_settings());
         let new_source = if source_changed {
             let source = start_source(&new, Arc::new(ClusterZone::new()), &self.metrics)?;

@@ -102,10 +102,14 @@ fn respond(query: &[u8], script: Script) -> Vec<u8> {
 
 /// The sample cluster, in memory.
 fn sample_zone() -> Arc<ClusterZone> {
+    let keep_pods = crate::source::file::Selection {
+        keep_pods: true,
+        labels: Default::default(),
+    };
     let objects = crate::source::file::parse(
         Path::new("sample-cluster.yaml"),
         crate::app::SAMPLE_CLUSTER,
-        true,
+        &keep_pods,
     )
     .unwrap();
     let zone = Arc::new(ClusterZone::new());

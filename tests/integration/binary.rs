@@ -8,6 +8,7 @@ use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, query_bytes};
 use crate::harness::{EPHEMERAL_HTTP, free_port};
+use crate::http::get;
 
 #[test]
 fn serves_the_built_in_sample_and_stops_on_sigterm() {
@@ -124,4 +125,190 @@ fn the_readme_dig_line_answers() {
             && answer.ends_with("10.96.0.1"),
         "{out}"
     );
+}
+
+/// The real binary, killed when dropped (a failing test leaves no process behind).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary answering DNS on a free loopback port, with `args`.
+fn start(args: &[&str]) -> (Running, SocketAddr) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+        .args(["--listen", &addr.to_string()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Running(child), addr)
+}
+
+/// Asks over UDP until the server answers (it is starting), for at most 10 s.
+fn first_answer(addr: SocketAddr, name: &str, qtype: RecordType) -> Answer {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let q = query_bytes(7, name, qtype, None);
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the binary never answered"
+        );
+        sock.send_to(&q, addr).unwrap();
+        let mut buf = [0u8; 512];
+        if let Ok(n) = sock.recv(&mut buf) {
+            return Answer::parse(buf[..n].to_vec());
+        }
+    }
+}
+
+/// An empty cluster file is an empty cluster, as an empty folder is: both validate with
+/// no objects, and both serve the zone with nothing in it (NXDOMAIN with the SOA).
+#[test]
+fn an_empty_cluster_file_serves_an_empty_zone_as_an_empty_folder_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("empty.yaml");
+    std::fs::write(&file, "").unwrap();
+    let folder = dir.path().join("empty-folder");
+    std::fs::create_dir(&folder).unwrap();
+    for source in [&file, &folder] {
+        let source = source.to_str().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+            .args(["--cluster-file", source, "--validate"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{source}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains(&format!("{source}: 0 objects")), "{said}");
+
+        let mut args = vec!["--cluster-file", source];
+        args.extend(EPHEMERAL_HTTP);
+        let (_server, addr) = start(&args);
+        let a = first_answer(addr, "kubernetes.default.svc.cluster.local", RecordType::A);
+        assert_eq!((a.rcode().as_str(), a.aa()), ("NXDOMAIN", true), "{source}");
+        assert_eq!(a.authority().len(), 1, "{source}: the SOA");
+    }
+}
+
+fn loopback_free() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
+/// Polls `GET path` at `addr` until it answers 200, for at most 10 s.
+fn eventually_ok(addr: &str, path: &str) -> bool {
+    let addr: SocketAddr = addr.parse().unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if matches!(get(addr, path), Some((200, _))) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Every port moves from the command line (DNS 5353, /health 8080, /ready 8181,
+/// /metrics 9153 are often taken), and `""` turns an endpoint off as in the config.
+#[test]
+fn every_port_moves_from_the_command_line_and_empty_turns_an_endpoint_off() {
+    let (health, ready, metrics) = (loopback_free(), loopback_free(), loopback_free());
+    let (_server, dns) = start(&[
+        "--health-listen",
+        &health,
+        "--ready-listen",
+        &ready,
+        "--metrics-listen",
+        &metrics,
+    ]);
+    let a = first_answer(dns, "kubernetes.default.svc.cluster.local", RecordType::A);
+    assert_eq!(a.rdata(), ["10.96.0.1"]);
+    assert!(eventually_ok(&health, "/health"));
+    assert!(eventually_ok(&ready, "/ready"));
+    assert!(eventually_ok(&metrics, "/metrics"));
+
+    // The config puts the endpoints on ports; "" on the command line turns them off.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    let (health, ready, metrics) = (loopback_free(), loopback_free(), loopback_free());
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nsample = true\n[health]\nlisten = \"{health}\"\n[ready]\nlisten = \"{ready}\"\n[metrics]\nlisten = \"{metrics}\"\n"
+        ),
+    )
+    .unwrap();
+    let (_server, dns) = start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--health-listen",
+        "",
+        "--ready-listen",
+        "",
+        "--metrics-listen",
+        "",
+    ]);
+    let a = first_answer(dns, "kubernetes.default.svc.cluster.local", RecordType::A);
+    assert_eq!(a.rdata(), ["10.96.0.1"]);
+    for addr in [&health, &ready, &metrics] {
+        assert_eq!(get(addr.parse().unwrap(), "/"), None, "{addr} is listening");
+    }
+}
+
+/// A bad address on the command line is refused, and the error repeats it.
+#[test]
+fn a_bad_address_on_the_command_line_is_echoed() {
+    for flag in [
+        "--listen",
+        "--health-listen",
+        "--ready-listen",
+        "--metrics-listen",
+    ] {
+        for bad in ["localhost:80", "10.0.0.1", "[::1]"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+                .args([flag, bad, "--validate"])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{flag} {bad}: {err}");
+            assert!(
+                err.contains(&format!("\"{bad}\" is not an address")),
+                "{flag} {bad}: {err}"
+            );
+        }
+    }
+}
+
+/// The README's quick start says how to move every port, with flags that exist.
+#[test]
+fn the_readme_says_how_to_move_every_port() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let quick_start = &readme[..readme.find("\n## What it answers").unwrap()];
+    let help = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for (flag, port) in [
+        ("--listen", "5353"),
+        ("--health-listen", "8080"),
+        ("--ready-listen", "8181"),
+        ("--metrics-listen", "9153"),
+    ] {
+        assert!(quick_start.contains(flag), "the quick start lacks {flag}");
+        assert!(quick_start.contains(port), "the quick start lacks {port}");
+        assert!(help.contains(&format!("{flag} <")), "--help lacks {flag}");
+    }
 }

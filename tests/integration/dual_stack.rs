@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 
 use clusterdns::config::Config;
 use hickory_proto::rr::RecordType;
-use serde::Deserialize;
 
 use crate::client::{Answer, query_bytes, tcp_exchange, udp_exchange};
 use crate::harness::{EPHEMERAL_HTTP, TestServer, free_port, sample_cluster};
 use crate::upstream::{Mode, TestUpstream};
 
-/// The deployment whose embedded config must start and answer (its ConfigMap).
-const DEPLOY_YAML: &str = "deploy/clusterdns.yaml";
+/// The config the deploy kit ships in its ConfigMap, which must start and answer.
+const DEPLOY_CONFIG: &str = "deploy/cluster/clusterdns.toml";
 
 /// Set in the copy of the test binary that runs inside the namespace.
 const INSIDE: &str = "CLUSTERDNS_TEST_IN_NETNS";
@@ -162,19 +161,10 @@ fn ipv6_wildcard_alone_serves_both_families() {
     assert!(udp_exchange(v6, &query_bytes(1, "x", RecordType::A, None)).is_none());
 }
 
-/// The ConfigMap's `clusterdns.toml` in the deployment YAML.
+/// The `clusterdns.toml` that the deploy kit's ConfigMap is generated from.
 fn deployed_config() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEPLOY_YAML);
-    let text = std::fs::read_to_string(&path).unwrap();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value = serde_yaml::Value::deserialize(doc).unwrap();
-        if value["kind"] == "ConfigMap"
-            && let Some(toml) = value["data"]["clusterdns.toml"].as_str()
-        {
-            return toml.to_string();
-        }
-    }
-    panic!("{DEPLOY_YAML} has no ConfigMap with clusterdns.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEPLOY_CONFIG);
+    std::fs::read_to_string(&path).unwrap()
 }
 
 #[test]

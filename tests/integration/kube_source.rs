@@ -461,7 +461,7 @@ fn the_binary_follows_its_kubeconfig() {
     drop(server);
 }
 
-/// deploy/rbac.yaml grants list and watch on exactly what the source lists and watches.
+/// deploy/cluster/rbac.yaml grants list and watch on exactly what the source lists and watches.
 #[test]
 fn rbac_grants_exactly_what_is_watched() {
     use serde::Deserialize;
@@ -474,7 +474,7 @@ fn rbac_grants_exactly_what_is_watched() {
     };
     assert!(eventually(Duration::from_secs(3), watching));
     let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/rbac.yaml"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/cluster/rbac.yaml"),
     )
     .unwrap();
     let mut granted = Vec::new();

@@ -24,3 +24,4 @@ mod spec_generated;
 mod spec_sample;
 mod upstream;
 mod wire;
+mod zone_options;

@@ -16,6 +16,12 @@ use thiserror::Error;
 use super::ClusterEvent;
 use super::api::{self, EndpointSliceApi, NamespaceApi, ObjectError, PodApi, ServiceApi};
 use super::objects::{ClusterObject, ObjectKey};
+use super::selector::LabelSelector;
+use list::KubectlList;
+use syntax::syntax;
+
+mod list;
+mod syntax;
 
 /// Why a cluster file was refused. Every variant names the file.
 #[derive(Debug, Error)]
@@ -51,20 +57,54 @@ enum RawObject {
     Other,
 }
 
-/// Parses a cluster file's text into slim objects. Pods are checked either way but kept
-/// only when `keep_pods` (only `pods verified` needs them).
-pub fn parse(path: &Path, text: &str, keep_pods: bool) -> Result<Vec<ClusterObject>, FileError> {
+/// Which objects of a cluster file are served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Pods are checked either way but kept only when this is set (only `pods verified`
+    /// needs them).
+    pub keep_pods: bool,
+    /// The `labels` option: Services, EndpointSlices and Pods are kept when their own
+    /// labels match, as the API server filters each watch of the Kubernetes source by
+    /// its `labelSelector`. Namespaces are not filtered (nor are they there).
+    pub labels: LabelSelector,
+}
+
+impl Selection {
+    /// Everything, pods included.
+    pub fn all() -> Self {
+        Selection {
+            keep_pods: true,
+            labels: LabelSelector::default(),
+        }
+    }
+}
+
+/// Parses a cluster file's text into the slim objects `selection` keeps. Every object is
+/// checked, kept or not: a file is valid or not whatever the selector.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    selection: &Selection,
+) -> Result<Vec<ClusterObject>, FileError> {
     let mut objects = Vec::new();
     let mut keep = |document: usize, index: usize, raw: RawObject| {
+        let labels = match &raw {
+            RawObject::Service(s) => Some(&s.metadata.labels),
+            RawObject::EndpointSlice(s) => Some(&s.metadata.labels),
+            RawObject::Pod(p) => Some(&p.metadata.labels),
+            RawObject::Namespace(_) | RawObject::Other => None,
+        };
+        let selected = labels.is_none_or(|l| selection.labels.matches(l));
         let converted = match raw {
             RawObject::Namespace(n) => ClusterObject::try_from(n).map(Some),
             RawObject::Service(s) => ClusterObject::try_from(s).map(Some),
             RawObject::EndpointSlice(s) => ClusterObject::try_from(s).map(Some),
             RawObject::Pod(p) => {
-                api::pod(p).map(|p| p.filter(|_| keep_pods).map(ClusterObject::Pod))
+                api::pod(p).map(|p| p.filter(|_| selection.keep_pods).map(ClusterObject::Pod))
             }
             RawObject::Other => Ok(None),
-        };
+        }
+        .map(|o| o.filter(|_| selected));
         match converted {
             Ok(o) => {
                 objects.extend(o);
@@ -85,7 +125,7 @@ pub fn parse(path: &Path, text: &str, keep_pods: bool) -> Result<Vec<ClusterObje
         let header_doc = serde_yaml::Deserializer::from_str(&list.header);
         Document { out: &mut header }
             .deserialize(header_doc)
-            .map_err(|e| syntax(path, &e, 0))?;
+            .map_err(|e| syntax(path, &e, &list.header, 0))?;
         for (index, (chunk, line)) in list.items.into_iter().enumerate() {
             let mut raw = Vec::new();
             Items {
@@ -93,7 +133,7 @@ pub fn parse(path: &Path, text: &str, keep_pods: bool) -> Result<Vec<ClusterObje
                 first: index,
             }
             .deserialize(serde_yaml::Deserializer::from_str(chunk))
-            .map_err(|e| syntax(path, &e, line))?;
+            .map_err(|e| syntax(path, &e, chunk, line))?;
             for r in raw {
                 keep(1, index, r)?;
             }
@@ -104,95 +144,12 @@ pub fn parse(path: &Path, text: &str, keep_pods: bool) -> Result<Vec<ClusterObje
         let mut raw = Vec::new();
         Document { out: &mut raw }
             .deserialize(document)
-            .map_err(|e| syntax(path, &e, 0))?;
+            .map_err(|e| syntax(path, &e, text, 0))?;
         for (i, r) in raw.into_iter().enumerate() {
             keep(doc_index + 1, i, r)?;
         }
     }
     Ok(objects)
-}
-
-/// A block-style `kind: List` document as kubectl prints it: `items:` at the left margin,
-/// each item starting with `- ` there too.
-struct KubectlList<'a> {
-    /// The document without its items (so `kind: List` is still checked).
-    header: String,
-    /// Each item's text (a one-element YAML sequence) and the line before it starts.
-    items: Vec<(&'a str, usize)>,
-}
-
-impl<'a> KubectlList<'a> {
-    fn split(text: &'a str) -> Option<KubectlList<'a>> {
-        let mut header = String::new();
-        let mut items = Vec::new();
-        let mut in_items = false;
-        let mut current: Option<(usize, usize)> = None; // (byte start, line before)
-        let mut offset = 0;
-        for (n, line) in text.split_inclusive('\n').enumerate() {
-            let at_margin = !line.starts_with([' ', '\t', '\n', '\r', '#']);
-            if line.starts_with("---") || line.starts_with("...") {
-                return None; // several documents: the general path handles them
-            }
-            if in_items && at_margin && line.starts_with("- ") {
-                if let Some((start, l)) = current.take() {
-                    items.push((&text[start..offset], l));
-                }
-                current = Some((offset, n));
-            } else if in_items && at_margin {
-                if let Some((start, l)) = current.take() {
-                    items.push((&text[start..offset], l));
-                }
-                in_items = false;
-            }
-            if !in_items {
-                if line.trim_end() == "items:" {
-                    in_items = true;
-                    header.push_str("items: []\n");
-                } else {
-                    header.push_str(line);
-                }
-            }
-            offset += line.len();
-        }
-        if let Some((start, l)) = current.take() {
-            items.push((&text[start..], l));
-        }
-        (!items.is_empty()).then_some(KubectlList { header, items })
-    }
-}
-
-/// A parse error at its place in the file; `line_offset` is where the parsed text starts.
-fn syntax(path: &Path, e: &serde_yaml::Error, line_offset: usize) -> FileError {
-    let (line, column) = e
-        .location()
-        .map(|l| (l.line() + line_offset, l.column()))
-        .unwrap_or((0, 0));
-    // serde_yaml appends " at line L column C" to its message; the position is ours to print.
-    // serde_yaml puts positions relative to the text it was given inside its message;
-    // ours, relative to the file, is printed in front instead.
-    let reason = strip_positions(&e.to_string());
-    FileError::Syntax {
-        path: path.to_owned(),
-        line,
-        column,
-        reason,
-    }
-}
-
-/// Removes every " at line L column C" from a message.
-fn strip_positions(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(i) = rest.find(" at line ") {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i + " at line ".len()..];
-        let skip = tail
-            .find(|c: char| !(c.is_ascii_digit() || c == ' ' || "column".contains(c)))
-            .unwrap_or(tail.len());
-        rest = &tail[skip..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Reads one YAML document, which is either a `*List` (its `items` are read one at a
@@ -217,6 +174,11 @@ impl<'de> Visitor<'de> for Document<'_> {
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         Ok(()) // an empty document
+    }
+
+    /// An empty file (or one of comments only): no objects, as an empty folder.
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -304,7 +266,7 @@ impl<'de> Visitor<'de> for Items<'_> {
 /// little. (An object defined in two files is whatever the last file read says.)
 pub struct ClusterFile {
     path: PathBuf,
-    keep_pods: bool,
+    selection: Selection,
     files: HashMap<PathBuf, Tracked>,
 }
 
@@ -349,10 +311,10 @@ pub struct Poll {
 }
 
 impl ClusterFile {
-    pub fn new(path: impl Into<PathBuf>, keep_pods: bool) -> Self {
+    pub fn new(path: impl Into<PathBuf>, selection: Selection) -> Self {
         ClusterFile {
             path: path.into(),
-            keep_pods,
+            selection,
             files: HashMap::new(),
         }
     }
@@ -412,7 +374,7 @@ impl ClusterFile {
                     path: path.clone(),
                     source,
                 })
-                .and_then(|text| parse(path, &text, self.keep_pods));
+                .and_then(|text| parse(path, &text, &self.selection));
             match parsed {
                 Ok(objects) => poll.events.extend(tracked.diff(objects)),
                 Err(e) => poll.errors.push(e),
@@ -488,7 +450,7 @@ items:
 
     #[test]
     fn reads_a_list_and_skips_other_kinds() {
-        let objects = parse(Path::new("c.yaml"), LIST, true).unwrap();
+        let objects = parse(Path::new("c.yaml"), LIST, &Selection::all()).unwrap();
         assert_eq!(objects.len(), 2);
     }
 
@@ -496,9 +458,19 @@ items:
     fn reads_multi_document_yaml_and_json() {
         let text =
             "kind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: b}\n";
-        assert_eq!(parse(Path::new("c.yaml"), text, true).unwrap().len(), 2);
+        assert_eq!(
+            parse(Path::new("c.yaml"), text, &Selection::all())
+                .unwrap()
+                .len(),
+            2
+        );
         let json = r#"{"kind":"List","items":[{"kind":"Namespace","metadata":{"name":"a"}}]}"#;
-        assert_eq!(parse(Path::new("c.json"), json, true).unwrap().len(), 1);
+        assert_eq!(
+            parse(Path::new("c.json"), json, &Selection::all())
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -506,7 +478,7 @@ items:
         let err = parse(
             Path::new("c.yaml"),
             "kind: List\nitems:\n  - kind: Service\n   bad: [\n",
-            true,
+            &Selection::all(),
         )
         .unwrap_err();
         let text = err.to_string();
@@ -517,7 +489,7 @@ items:
         );
         let bad_ip =
             "kind: Service\nmetadata: {name: a, namespace: b}\nspec: {clusterIP: 10.0.0.300}\n";
-        let text = parse(Path::new("c.yaml"), bad_ip, true)
+        let text = parse(Path::new("c.yaml"), bad_ip, &Selection::all())
             .unwrap_err()
             .to_string();
         assert!(text.contains("10.0.0.300"), "{text}");
@@ -527,13 +499,18 @@ items:
     fn kubectl_lists_are_read_item_by_item_with_true_line_numbers() {
         let text = format!("{LIST}kind: List\nmetadata:\n  resourceVersion: \"\"\n");
         assert!(KubectlList::split(&text).is_some());
-        assert_eq!(parse(Path::new("c.yaml"), &text, true).unwrap().len(), 2);
+        assert_eq!(
+            parse(Path::new("c.yaml"), &text, &Selection::all())
+                .unwrap()
+                .len(),
+            2
+        );
         // Line 13 holds the broken value; the parser notices at the start of line 14.
         let broken = text.replace(
             "ports: [{name: http, port: 80, protocol: TCP}]",
             "ports: [{name: http, port: 80",
         );
-        let err = parse(Path::new("c.yaml"), &broken, true).unwrap_err();
+        let err = parse(Path::new("c.yaml"), &broken, &Selection::all()).unwrap_err();
         assert!(
             matches!(err, FileError::Syntax { line, .. } if (13..=14).contains(&line)),
             "{err}"
@@ -543,7 +520,7 @@ items:
     #[test]
     fn diff_sends_only_changes() {
         let mut f = Tracked::default();
-        let objects = parse(Path::new("c.yaml"), LIST, true).unwrap();
+        let objects = parse(Path::new("c.yaml"), LIST, &Selection::all()).unwrap();
         assert_eq!(f.diff(objects.clone()).len(), 2);
         assert!(f.diff(objects.clone()).is_empty());
         let events = f.diff(objects[..1].to_vec());
@@ -555,7 +532,7 @@ items:
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.yaml"), LIST).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "not a cluster").unwrap();
-        let mut f = ClusterFile::new(dir.path(), true);
+        let mut f = ClusterFile::new(dir.path(), Selection::all());
         let first = f.poll().unwrap();
         assert_eq!((first.events.len(), first.errors.len()), (2, 0));
         assert!(f.poll().unwrap().events.is_empty());
