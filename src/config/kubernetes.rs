@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use super::de::{seconds, zone_list};
 use super::{Refusal, first_repeat};
 use crate::source::file::Selection;
-use crate::source::selector::LabelSelector;
 use crate::source::kube::KubeSettings;
+use crate::source::selector::LabelSelector;
 use crate::wire::ZoneName;
 use crate::zone::{IndexSettings, PodMode, ZoneSettings};
 

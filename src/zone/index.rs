@@ -12,6 +12,7 @@ use super::objects::{
     ServiceType,
 };
 
+use super::names::{dashed_ip, external_name_wire};
 use super::view::{
     ClusterZone, EndpointView, Names, PtrTarget, ServiceKey, ServiceKind, ServiceView,
 };
@@ -550,62 +551,4 @@ fn ptr_entries(key: &ServiceKey, v: &ServiceView) -> Vec<(IpAddr, Arc<str>, bool
     ptr.sort();
     ptr.dedup();
     ptr
-}
-
-/// `10.11.12.13` → `10-11-12-13`; `2001:db8::` → `2001-db8--0` (a label cannot end in `-`).
-pub fn dashed_ip(addr: &IpAddr) -> String {
-    match addr {
-        IpAddr::V4(a) => a.to_string().replace('.', "-"),
-        IpAddr::V6(a) => {
-            let mut s = a.to_string().replace(':', "-");
-            if s.ends_with('-') {
-                s.push('0');
-            }
-            if s.starts_with('-') {
-                s.insert(0, '0');
-            }
-            s
-        }
-    }
-}
-
-/// The wire form of an ExternalName target, or `None` when it cannot be a CNAME target
-/// (an IP literal, an empty or over-long name, an empty label).
-fn external_name_wire(target: &str) -> Option<Box<[u8]>> {
-    if target.is_empty() || target.parse::<IpAddr>().is_ok() || target.len() > 253 {
-        return None;
-    }
-    let mut wire = Vec::with_capacity(target.len() + 2);
-    for label in target.split('.') {
-        if label.is_empty() || label.len() > 63 {
-            return None;
-        }
-        wire.push(label.len() as u8);
-        wire.extend_from_slice(label.as_bytes());
-    }
-    wire.push(0);
-    Some(wire.into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dashes_addresses_like_the_spec() {
-        let d = |s: &str| dashed_ip(&s.parse().unwrap());
-        assert_eq!(d("10.11.12.13"), "10-11-12-13");
-        assert_eq!(
-            d("2001:db8:3333:4444:5555:6666::"),
-            "2001-db8-3333-4444-5555-6666--0"
-        );
-        assert_eq!(d("5678:abcd::1"), "5678-abcd--1");
-    }
-
-    #[test]
-    fn external_names() {
-        assert!(external_name_wire("10.0.0.1").is_none());
-        assert!(external_name_wire("a..b").is_none());
-        assert_eq!(&*external_name_wire("a.bc").unwrap(), b"\x01a\x02bc\x00");
-    }
 }
