@@ -306,8 +306,9 @@ pub(crate) fn build_upstreams(
     metrics: &Metrics,
     cache: Option<Arc<ResponseCache>>,
 ) -> Option<Upstreams> {
-    let forward = config.forward_settings();
-    if forward.upstreams.is_empty() && forward.stub_domains.is_empty() {
+    // The forwarder reads the resolv.conf files it is given.
+    let forwarder = Forwarder::new(config.forward_settings(), metrics.forward.clone());
+    if !forwarder.has_upstreams() {
         tracing::info!("no upstreams: names outside the cluster zones are REFUSED");
         return None;
     }
@@ -319,7 +320,7 @@ pub(crate) fn build_upstreams(
     });
     Some(Upstreams {
         cache,
-        forwarder: Arc::new(Forwarder::new(forward, metrics.forward.clone())),
+        forwarder: Arc::new(forwarder),
     })
 }
 
@@ -374,8 +375,9 @@ pub(crate) fn start_source(
                     .chain([ClusterEvent::InitialSyncDone]),
             );
             tracing::info!(file = %path.display(), services = zone.service_count(), "cluster file loaded");
-            let watcher = watch_file(source, index, config.source.poll_interval_ms, stop.clone())
-                .map_err(StartError::Thread)?;
+            let watcher =
+                file::spawn_polling(source, index, config.source.poll_interval_ms, stop.clone())
+                    .map_err(StartError::Thread)?;
             threads.push(watcher);
         }
         None if config.uses_kubernetes() => {
@@ -452,33 +454,4 @@ fn bind_tcp(addr: SocketAddr, dual_stack: bool) -> io::Result<TcpListener> {
     socket.listen(1024)?;
     socket.set_nonblocking(true)?;
     TcpListener::from_std(socket.into())
-}
-
-/// Polls the cluster file on its own thread (parsing a large file must not stall the
-/// runtime) and applies what changed. A file that fails to parse is reported once per
-/// change and the zone keeps its last good state.
-fn watch_file(
-    mut source: ClusterFile,
-    mut index: ClusterIndex,
-    every: Duration,
-    shutdown: Shutdown,
-) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("cluster-file".into()).spawn(move || {
-        while !shutdown.is_triggered() {
-            std::thread::sleep(every);
-            match source.poll() {
-                Ok(poll) => {
-                    for e in &poll.errors {
-                        tracing::warn!("cluster file refused, still serving its last good state: {e}");
-                    }
-                    if !poll.events.is_empty() {
-                        let n = poll.events.len();
-                        index.apply_all(poll.events);
-                        tracing::info!(source = %source.path().display(), changes = n, "cluster changes applied");
-                    }
-                }
-                Err(e) => tracing::warn!("cluster source unreadable, still serving the last good state: {e}"),
-            }
-        }
-    })
 }

@@ -21,7 +21,10 @@ use list::KubectlList;
 use syntax::syntax;
 
 mod list;
+mod polling;
 mod syntax;
+
+pub use polling::spawn_polling;
 
 /// Why a cluster file was refused. Every variant names the file.
 #[derive(Debug, Error)]
