@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock};
 
 use clusterdns::cache::CacheMetrics;
 use clusterdns::cache::{CacheSettings, CachedAnswer, ResponseCache};
-use clusterdns::forward::{ForwardMetrics, ForwardSettings, Forwarder};
+use clusterdns::forward::{ForwardMetrics, ForwardSettings, Forwarder, Nameserver};
 use clusterdns::metrics::Metrics;
 use clusterdns::server::chain::{CacheStage, ForwardStage, LoopGuard, ZoneStage};
 use clusterdns::server::{
@@ -129,7 +129,7 @@ static LOADED: LazyLock<Loaded> = LazyLock::new(|| {
     fill(&cache, 5000);
     let forwarder = Forwarder::new(
         ForwardSettings {
-            upstreams: vec!["127.0.0.1:9".parse().unwrap()],
+            upstreams: vec![Nameserver::Addr("127.0.0.1:9".parse().unwrap())],
             ..ForwardSettings::default()
         },
         ForwardMetrics::default(),

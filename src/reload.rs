@@ -85,7 +85,13 @@ impl Server {
 
     /// Applies `new` to the running server.
     pub async fn reload(&mut self, new: Config) -> Result<(), ReloadError> {
-        if new == self.config {
+        // A resolv.conf named by [forward] is read again: its nameservers may have changed
+        // though the config did not (a SIGHUP asks for exactly that).
+        let old = self.driver.chain();
+        let nameservers_changed = old.forwarder().is_some_and(|f| {
+            *f.resolved() != crate::forward::Resolved::read(&new.forward_settings())
+        });
+        if new == self.config && !nameservers_changed {
             return Ok(());
         }
         if new.server != self.config.server {
@@ -153,8 +159,10 @@ impl Server {
             }
         }
         // 3. The chain: zone, settings, upstreams (keeping the cache if its settings stay).
-        let old = self.driver.chain();
-        let upstreams = if new.forward != self.config.forward || new.cache != self.config.cache {
+        let upstreams = if new.forward != self.config.forward
+            || new.cache != self.config.cache
+            || nameservers_changed
+        {
             let keep = (new.cache == self.config.cache)
                 .then(|| old.cache().cloned())
                 .flatten();

@@ -112,29 +112,33 @@ impl CacheConfig {
     }
 }
 
+// The defaults are the cache's own (CacheSettings::default), in the units of the file.
+fn defaults() -> CacheSettings {
+    CacheSettings::default()
+}
 fn default_capacity() -> u64 {
-    9984
+    defaults().capacity
 }
 fn default_min_ttl() -> u64 {
-    5
+    defaults().ttl.min_ttl.as_secs()
 }
 fn default_success_cap() -> u64 {
-    3600
+    defaults().ttl.success_cap.as_secs()
 }
 fn default_denial_cap() -> u64 {
-    1800
+    defaults().ttl.denial_cap.as_secs()
 }
 fn default_servfail_ttl() -> u64 {
-    5
+    defaults().ttl.servfail_ttl.as_secs()
 }
 fn default_serve_stale() -> u64 {
-    3600
+    defaults().serve_stale.as_secs()
 }
 fn default_prefetch() -> u32 {
-    2
+    defaults().prefetch_hits
 }
 fn default_prefetch_percent() -> u32 {
-    10
+    defaults().prefetch_percent
 }
 
 fn servfail_ttl<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {

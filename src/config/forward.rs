@@ -1,14 +1,13 @@
 //! `[forward]`: where names outside the cluster zones go.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
 use super::Refusal;
 use super::de::{MIN_MILLIS, millis};
-use crate::forward::{ForwardSettings, Policy, resolv_conf};
+use crate::forward::{ForwardSettings, Policy};
 use crate::wire::ZoneName;
 
 /// `[forward]`: where names outside the cluster zones go (CoreDNS's `forward` plugin).
@@ -42,12 +41,9 @@ pub struct ForwardConfig {
     pub max_concurrent: usize,
 }
 
-/// An upstream as written in the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Upstream {
-    Addr(SocketAddr),
-    ResolvConf(PathBuf),
-}
+/// An upstream as written in the config: an address or a resolv.conf (read by the
+/// forwarder, not here).
+pub use crate::forward::Nameserver as Upstream;
 
 impl Default for ForwardConfig {
     fn default() -> Self {
@@ -67,16 +63,12 @@ impl Default for ForwardConfig {
 }
 
 impl ForwardConfig {
-    /// The forwarder's settings, with resolv.conf files read now. Loopback nameservers
-    /// from a resolv.conf are kept but warned about: they are how forwarding loops start.
+    /// The forwarder's settings (no file is read here: resolv.conf files are the
+    /// forwarder's to read).
     pub fn settings(&self, consolidate: Duration) -> ForwardSettings {
         ForwardSettings {
-            upstreams: resolve(&self.upstreams),
-            stub_domains: self
-                .stub_domains
-                .iter()
-                .map(|(z, u)| (z.clone(), resolve(u)))
-                .collect(),
+            upstreams: self.upstreams.clone(),
+            stub_domains: self.stub_domains.clone(),
             policy: self.policy,
             force_tcp: self.force_tcp,
             prefer_udp: self.prefer_udp,
@@ -137,47 +129,24 @@ impl ForwardConfig {
     }
 }
 
-fn resolve(ups: &[Upstream]) -> Vec<SocketAddr> {
-    let mut out = Vec::new();
-    for u in ups {
-        match u {
-            Upstream::Addr(a) => out.push(*a),
-            Upstream::ResolvConf(path) => match resolv_conf::nameservers(path) {
-                Ok(found) => {
-                    for a in found.iter().filter(|a| a.ip().is_loopback()) {
-                        tracing::warn!(
-                            "{} lists {a}, a loopback resolver: if it forwards back to clusterdns, names will loop (clusterdns checks for this at start)",
-                            path.display()
-                        );
-                    }
-                    out.extend(found);
-                }
-                Err(e) => {
-                    tracing::warn!("cannot read upstreams from {}: {e}", path.display())
-                }
-            },
-        }
-    }
-    out
-}
-
 fn default_upstreams() -> Vec<Upstream> {
-    vec![Upstream::ResolvConf("/etc/resolv.conf".into())]
+    ForwardSettings::default().upstreams
 }
+// The defaults are the forwarder's own (ForwardSettings::default).
 fn default_fwd_timeout() -> Duration {
-    Duration::from_secs(2)
+    ForwardSettings::default().timeout
 }
 fn default_fwd_deadline() -> Duration {
-    Duration::from_secs(5)
+    ForwardSettings::default().deadline
 }
 fn default_max_fails() -> u32 {
-    2
+    ForwardSettings::default().max_fails
 }
 fn default_health() -> Duration {
-    Duration::from_millis(500)
+    ForwardSettings::default().health_check
 }
 fn default_max_concurrent() -> usize {
-    1000
+    ForwardSettings::default().max_concurrent
 }
 
 fn upstream(text: &str) -> Result<Upstream, String> {

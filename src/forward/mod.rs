@@ -9,6 +9,7 @@ pub mod upstream;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,11 +32,19 @@ pub enum Policy {
     Sequential,
 }
 
+/// An upstream as configured: an address, or a resolv.conf whose nameservers to use
+/// (read by the forwarder when it is made, at start and on reload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nameserver {
+    Addr(SocketAddr),
+    ResolvConf(PathBuf),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardSettings {
-    pub upstreams: Vec<SocketAddr>,
+    pub upstreams: Vec<Nameserver>,
     /// Stub domains: names in the zone go to these upstreams instead.
-    pub stub_domains: Vec<(ZoneName, Vec<SocketAddr>)>,
+    pub stub_domains: Vec<(ZoneName, Vec<Nameserver>)>,
     pub policy: Policy,
     pub force_tcp: bool,
     /// Keep a truncated UDP answer rather than retrying over TCP.
@@ -57,7 +66,7 @@ pub struct ForwardSettings {
 impl Default for ForwardSettings {
     fn default() -> Self {
         ForwardSettings {
-            upstreams: Vec::new(),
+            upstreams: vec![Nameserver::ResolvConf("/etc/resolv.conf".into())],
             stub_domains: Vec::new(),
             policy: Policy::Random,
             force_tcp: false,
@@ -70,6 +79,51 @@ impl Default for ForwardSettings {
             consolidate: Duration::from_secs(10),
         }
     }
+}
+
+/// The upstreams' addresses: the configured ones, and those of the resolv.conf files
+/// named, read now. A file that cannot be read is reported and contributes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub upstreams: Vec<SocketAddr>,
+    pub stub_domains: Vec<(ZoneName, Vec<SocketAddr>)>,
+}
+
+impl Resolved {
+    pub fn read(settings: &ForwardSettings) -> Resolved {
+        Resolved {
+            upstreams: resolve(&settings.upstreams),
+            stub_domains: settings
+                .stub_domains
+                .iter()
+                .map(|(z, u)| (z.clone(), resolve(u)))
+                .collect(),
+        }
+    }
+}
+
+/// Loopback nameservers from a resolv.conf are kept but warned about: they are how
+/// forwarding loops start (the loop probe checks them at start).
+fn resolve(nameservers: &[Nameserver]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for n in nameservers {
+        match n {
+            Nameserver::Addr(a) => out.push(*a),
+            Nameserver::ResolvConf(path) => match resolv_conf::nameservers(path) {
+                Ok(found) => {
+                    for a in found.iter().filter(|a| a.ip().is_loopback()) {
+                        tracing::warn!(
+                            "{} lists {a}, a loopback resolver: if it forwards back to clusterdns, names will loop (clusterdns checks for this at start)",
+                            path.display()
+                        );
+                    }
+                    out.extend(found);
+                }
+                Err(e) => tracing::warn!("cannot read upstreams from {}: {e}", path.display()),
+            },
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -153,6 +207,8 @@ struct Group {
 type Waiters = Vec<oneshot::Sender<Result<Arc<[u8]>, ForwardError>>>;
 
 pub struct Forwarder {
+    /// The upstreams' addresses, resolv.conf files read.
+    resolved: Resolved,
     /// Stub domains first, most specific first; the default group (root zone) last.
     groups: Vec<Group>,
     settings: ForwardSettings,
@@ -174,19 +230,22 @@ impl Forwarder {
             upstreams: addrs.iter().map(|a| Arc::new(Upstream::new(*a))).collect(),
             next: AtomicUsize::new(0),
         };
-        let mut groups: Vec<Group> = settings
+        let resolved = Resolved::read(&settings);
+        let mut groups: Vec<Group> = resolved
             .stub_domains
             .iter()
+            .filter(|(_, a)| !a.is_empty())
             .map(|(z, a)| group(z.clone(), a))
             .collect();
         groups.sort_by_key(|g| std::cmp::Reverse(g.zone.labels.len()));
-        if !settings.upstreams.is_empty() {
+        if !resolved.upstreams.is_empty() {
             groups.push(group(
                 ZoneName::parse(".").expect("root"),
-                &settings.upstreams,
+                &resolved.upstreams,
             ));
         }
         Forwarder {
+            resolved,
             groups,
             slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
             errors: Consolidator::new(settings.consolidate),
@@ -199,6 +258,17 @@ impl Forwarder {
 
     pub fn settings(&self) -> &ForwardSettings {
         &self.settings
+    }
+
+    /// Whether any name is forwarded at all.
+    pub fn has_upstreams(&self) -> bool {
+        !self.groups.is_empty()
+    }
+
+    /// The addresses the forwarder was made with; compared on reload with a fresh
+    /// [`Resolved::read`] to notice a changed resolv.conf.
+    pub fn resolved(&self) -> &Resolved {
+        &self.resolved
     }
 
     /// Whether some upstream group takes `name`.

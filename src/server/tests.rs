@@ -17,7 +17,7 @@ use hickory_proto::serialize::binary::BinDecodable;
 use super::chain::{CacheStage, ForwardStage, LoopGuard, ZoneStage};
 use super::{Chain, Driver, Observer, Origin, Plugin, Replier, Stage, Step, Transport};
 use crate::cache::{CacheMetrics, CacheSettings, ResponseCache};
-use crate::forward::{ForwardMetrics, ForwardSettings, Forwarder};
+use crate::forward::{ForwardMetrics, ForwardSettings, Forwarder, Nameserver};
 use crate::metrics::Metrics;
 use crate::source::ClusterEvent;
 use crate::zone::{ClusterIndex, ClusterZone, IndexSettings};
@@ -127,7 +127,7 @@ fn chain(upstream: Option<SocketAddr>) -> Chain {
     if let Some(addr) = upstream {
         let forwarder = Arc::new(Forwarder::new(
             ForwardSettings {
-                upstreams: vec![addr],
+                upstreams: vec![Nameserver::Addr(addr)],
                 timeout: Duration::from_millis(500),
                 max_fails: 0,
                 ..ForwardSettings::default()
