@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState, Endpoint};
 use crate::cache::ResponseCache;
-use crate::config::Config;
+use crate::config::{BlockConfig, Config, StageName};
 use crate::forward::Forwarder;
 use crate::metrics::Metrics;
 use crate::server::chain::{CacheStage, ForwardStage, LoopGuard, ZoneStage};
@@ -73,6 +73,15 @@ pub(crate) struct DnsListener {
     pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
+/// A server block beside the default one: its own chain (and driver) and listeners.
+pub(crate) struct Block {
+    pub(crate) config: BlockConfig,
+    /// Its forwarder and cache, kept when its chain is rebuilt on reload.
+    pub(crate) upstreams: Option<Upstreams>,
+    pub(crate) driver: Arc<Driver>,
+    pub(crate) dns: Vec<DnsListener>,
+}
+
 /// One HTTP endpoint.
 pub(crate) struct HttpListener {
     pub(crate) endpoint: Endpoint,
@@ -92,6 +101,8 @@ pub struct Server {
     pub(crate) draining: Arc<AtomicBool>,
     pub(crate) source: Option<SourceHandle>,
     pub(crate) dns: Vec<DnsListener>,
+    /// The server blocks beside the default one (whose driver and listeners are above).
+    pub(crate) blocks: Vec<Block>,
     pub(crate) http: Vec<HttpListener>,
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -115,24 +126,33 @@ impl Server {
             draining: Arc::new(AtomicBool::new(false)),
             source: Some(source),
             dns: Vec::new(),
+            blocks: Vec::new(),
             http: Vec::new(),
             tasks: Vec::new(),
             config,
         };
         let listen = server.config.listen.clone();
+        let driver = server.driver.clone();
         for addr in listen.iter().copied() {
-            let listener = server.bind_dns(addr, &listen)?;
+            let listener = server.bind_dns(addr, &listen, &driver)?;
             server.dns.push(listener);
+        }
+        for config in server.config.blocks.clone() {
+            let block = server.start_block(config, zone_of(&server.driver))?;
+            server.blocks.push(block);
         }
         for (endpoint, addr) in server.config.http_endpoints() {
             let listener = server.bind_http(endpoint, addr).await?;
             server.http.push(listener);
         }
-        if let Some(forwarder) = server.driver.chain().forwarder() {
+        let drivers =
+            std::iter::once(&server.driver).chain(server.blocks.iter().map(|b| &b.driver));
+        let forwarders: Vec<_> = drivers
+            .filter_map(|d| d.chain().forwarder().cloned())
+            .collect();
+        for forwarder in forwarders {
             // Now that we answer, find out whether a local upstream sends queries back to us.
-            server
-                .tasks
-                .push(tokio::spawn(forwarder.clone().probe_loops()));
+            server.tasks.push(tokio::spawn(forwarder.probe_loops()));
         }
         Ok(server)
     }
@@ -143,6 +163,7 @@ impl Server {
         &self,
         addr: SocketAddr,
         listen: &[SocketAddr],
+        driver: &Arc<Driver>,
     ) -> Result<DnsListener, StartError> {
         let listen_err = |source| StartError::Listen { addr, source };
         let workers = match self.config.server.udp_workers {
@@ -162,13 +183,13 @@ impl Server {
             self.query_log.clone(),
         ));
         let worker = Worker {
-            driver: self.driver.clone(),
+            driver: driver.clone(),
             observer: observer.clone(),
             shutdown: stop.clone(),
         };
         let threads = udp::spawn_workers(sockets, worker).map_err(StartError::Thread)?;
         let cx = TcpContext {
-            driver: self.driver.clone(),
+            driver: driver.clone(),
             observer,
             limits: TcpLimits {
                 idle_timeout: self.config.server.tcp_idle_timeout,
@@ -211,10 +232,46 @@ impl Server {
         })
     }
 
+    /// Builds a block's chain and binds its listeners.
+    fn start_block(
+        &self,
+        config: BlockConfig,
+        zone: Arc<ClusterZone>,
+    ) -> Result<Block, StartError> {
+        let upstreams = block_upstreams(&self.config, &config, &self.metrics);
+        let chain = block_chain(&self.config, &config, zone, upstreams.clone());
+        let driver = Driver::new(chain, self.metrics.panics.clone())
+            .with_max_udp_size(self.config.server.max_udp_size);
+        let driver = Arc::new(driver);
+        let mut dns = Vec::new();
+        for addr in config.listen.iter().copied() {
+            match self.bind_dns(addr, &config.listen, &driver) {
+                Ok(l) => dns.push(l),
+                Err(e) => {
+                    for l in dns {
+                        l.stop.trigger();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        tracing::info!(block = %config.name, "server block started");
+        Ok(Block {
+            config,
+            upstreams,
+            driver,
+            dns,
+        })
+    }
+
     fn admin_state(&self) -> AdminState {
-        let driver = self.driver.clone();
+        let drivers: Vec<Arc<Driver>> = std::iter::once(&self.driver)
+            .chain(self.blocks.iter().map(|b| &b.driver))
+            .cloned()
+            .collect();
         AdminState {
-            ready: Arc::new(move || driver.chain().is_ready()),
+            // Ready when every block is (the blocks are fixed until a restart).
+            ready: Arc::new(move || drivers.iter().all(|d| d.chain().is_ready())),
             metrics: self.metrics.clone(),
             draining: self.draining.clone(),
         }
@@ -222,6 +279,18 @@ impl Server {
 
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
         self.dns.iter().map(|l| l.udp).collect()
+    }
+
+    /// Where the block `name` answers over UDP.
+    pub fn block_udp_addrs(&self, name: &str) -> Vec<SocketAddr> {
+        let block = self.blocks.iter().find(|b| b.config.name == name);
+        block.map_or_else(Vec::new, |b| b.dns.iter().map(|l| l.udp).collect())
+    }
+
+    /// Where the block `name` answers over TCP.
+    pub fn block_tcp_addrs(&self, name: &str) -> Vec<SocketAddr> {
+        let block = self.blocks.iter().find(|b| b.config.name == name);
+        block.map_or_else(Vec::new, |b| b.dns.iter().map(|l| l.tcp).collect())
     }
 
     pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
@@ -263,10 +332,12 @@ impl Server {
 
     /// Stops listening and waits for every thread and task to end.
     pub async fn stop(self) {
-        for l in &self.dns {
+        let mut dns = self.dns;
+        dns.extend(self.blocks.into_iter().flat_map(|b| b.dns));
+        for l in &dns {
             l.stop.trigger();
         }
-        for l in self.dns {
+        for l in dns {
             let _ = l.task.await;
             join_threads(l.threads).await;
         }
@@ -338,6 +409,65 @@ pub(crate) fn chain_of(config: &Config, zone: Arc<ClusterZone>, up: Option<Upstr
         stages.push(Stage::Cache(CacheStage { cache }));
         stages.push(Stage::Forward(ForwardStage { forwarder }));
     }
+    Chain { stages }
+}
+
+/// The zone a block's chain serves (a new empty one if it has no zone stage).
+pub(crate) fn zone_of(driver: &Driver) -> Arc<ClusterZone> {
+    driver
+        .chain()
+        .zone_stage()
+        .map_or_else(|| Arc::new(ClusterZone::new()), |z| z.zone.clone())
+}
+
+/// A block's forwarder and cache, from its own `[blocks.forward]` and `[blocks.cache]`.
+pub(crate) fn block_upstreams(
+    config: &Config,
+    block: &BlockConfig,
+    metrics: &Metrics,
+) -> Option<Upstreams> {
+    let settings = block.forward.settings(config.log.consolidate);
+    let forwarder = Forwarder::new(settings, metrics.forward.clone());
+    if !forwarder.has_upstreams() {
+        tracing::info!(block = %block.name, "no upstreams: its forward stage passes everything on");
+        return None;
+    }
+    Some(Upstreams {
+        cache: Arc::new(ResponseCache::new(
+            block.cache.settings(),
+            metrics.cache.clone(),
+        )),
+        forwarder: Arc::new(forwarder),
+    })
+}
+
+/// A block's chain: its stages in the order it names them.
+pub(crate) fn block_chain(
+    config: &Config,
+    block: &BlockConfig,
+    zone: Arc<ClusterZone>,
+    up: Option<Upstreams>,
+) -> Chain {
+    let stages = block
+        .chain
+        .iter()
+        .filter_map(|name| match (name, &up) {
+            (StageName::Kubernetes, _) => Some(Stage::Zone(ZoneStage {
+                zone: zone.clone(),
+                settings: config.zone_settings(),
+            })),
+            (StageName::Loop, Some(up)) => Some(Stage::LoopGuard(LoopGuard {
+                forwarder: up.forwarder.clone(),
+            })),
+            (StageName::Cache, Some(up)) => Some(Stage::Cache(CacheStage {
+                cache: up.cache.clone(),
+            })),
+            (StageName::Forward, Some(up)) => Some(Stage::Forward(ForwardStage {
+                forwarder: up.forwarder.clone(),
+            })),
+            (_, None) => None,
+        })
+        .collect();
     Chain { stages }
 }
 

@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use thiserror::Error;
 
-use crate::app::{Server, StartError, build_upstreams, chain_of, start_source, upstreams_of};
+use crate::app::{
+    Server, StartError, block_chain, build_upstreams, chain_of, start_source, upstreams_of,
+};
 use crate::config::{Config, ConfigError};
 use crate::zone::ClusterZone;
 
@@ -84,7 +86,11 @@ impl Server {
     }
 
     /// Applies `new` to the running server.
-    pub async fn reload(&mut self, new: Config) -> Result<(), ReloadError> {
+    pub async fn reload(&mut self, mut new: Config) -> Result<(), ReloadError> {
+        if new.blocks != self.config.blocks {
+            tracing::warn!("[[blocks]] change at the next restart");
+            new.blocks = self.config.blocks.clone();
+        }
         // A resolv.conf named by [forward] is read again: its nameservers may have changed
         // though the config did not (a SIGHUP asks for exactly that).
         let old = self.driver.chain();
@@ -121,7 +127,7 @@ impl Server {
             .iter()
             .filter(|a| !self.config.listen.contains(a))
         {
-            match self.bind_dns(*addr, &new.listen) {
+            match self.bind_dns(*addr, &new.listen, &self.driver.clone()) {
                 Ok(l) => added.push(l),
                 Err(e) => {
                     for l in added {
@@ -177,7 +183,17 @@ impl Server {
                 .map(|z| z.zone.clone())
                 .unwrap_or_else(|| Arc::new(ClusterZone::new())),
         };
-        self.driver.set_chain(chain_of(&new, zone, upstreams));
+        self.driver
+            .set_chain(chain_of(&new, zone.clone(), upstreams));
+        // The other blocks share the zone and the [kubernetes] settings.
+        for b in &self.blocks {
+            b.driver.set_chain(block_chain(
+                &new,
+                &b.config,
+                zone.clone(),
+                b.upstreams.clone(),
+            ));
+        }
         self.query_log.set(new.log.query_log());
         // 4. Stop what was replaced.
         if let Some(old) = new_source.and_then(|s| self.source.replace(s)) {

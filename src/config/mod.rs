@@ -5,6 +5,7 @@
 //! One file per section; each section's type owns its defaults and turns itself into
 //! the settings of the part of the server it configures.
 
+mod blocks;
 mod cache;
 mod de;
 mod endpoints;
@@ -26,6 +27,7 @@ use crate::forward::ForwardSettings;
 use crate::zone::{IndexSettings, ZoneSettings};
 use position::Positions;
 
+pub use blocks::{BlockConfig, StageName};
 pub use cache::CacheConfig;
 pub use endpoints::{HealthConfig, MetricsConfig, ReadyConfig};
 pub use forward::{ForwardConfig, Upstream};
@@ -75,6 +77,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// Server blocks beside the default one.
+    #[serde(default)]
+    pub blocks: Vec<BlockConfig>,
 }
 
 fn default_listen() -> Vec<SocketAddr> {
@@ -101,6 +106,7 @@ impl Default for Config {
             ready: ReadyConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            blocks: Vec::new(),
         }
     }
 }
@@ -178,6 +184,7 @@ impl Config {
         self.source.check()?;
         self.forward.check()?;
         self.cache.check()?;
+        blocks::check_blocks(&self.listen, &self.blocks)?;
         self.check_endpoints()
     }
 

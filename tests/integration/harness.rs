@@ -84,6 +84,16 @@ impl TestServer {
         }))
     }
 
+    /// Where the server block `name` answers over UDP.
+    pub fn block_udp(&self, name: &str) -> SocketAddr {
+        self.server.as_ref().unwrap().block_udp_addrs(name)[0]
+    }
+
+    /// Where the server block `name` answers over TCP.
+    pub fn block_tcp(&self, name: &str) -> SocketAddr {
+        self.server.as_ref().unwrap().block_tcp_addrs(name)[0]
+    }
+
     pub fn tcp(&self) -> SocketAddr {
         self.server.as_ref().unwrap().tcp_addrs()[0]
     }

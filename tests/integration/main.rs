@@ -2,6 +2,7 @@
 //! sockets on 127.0.0.1, the cluster file, the config file and the binary.
 
 mod binary;
+mod blocks;
 mod client;
 mod config_files;
 mod dual_stack;
