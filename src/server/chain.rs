@@ -70,6 +70,16 @@ pub enum Stage {
     Forward(ForwardStage),
 }
 
+/// What the chain made of a query in the synchronous pass.
+pub enum Outcome {
+    /// `out` holds the response.
+    Answered(Plugin),
+    /// Answered, and the answer is to be refreshed in the background (prefetch).
+    AnsweredRefresh(Plugin, Pending),
+    /// The answer needs an upstream: the driver resumes the chain with this.
+    Suspend(Pending),
+}
+
 /// What a stage made of a query in the synchronous pass.
 pub enum Flow {
     /// `out` holds the response.
@@ -115,7 +125,7 @@ pub struct Chain {
 
 impl Chain {
     /// Runs the stages in order until one answers or suspends; past the last, REFUSED.
-    pub fn run(&self, pass: &mut Pass<'_, '_>) -> Flow {
+    pub fn run(&self, pass: &mut Pass<'_, '_>) -> Outcome {
         for (i, stage) in self.stages.iter().enumerate() {
             let flow = match stage {
                 Stage::Zone(z) => self.zone(z, i, pass),
@@ -123,12 +133,15 @@ impl Chain {
                 Stage::Cache(c) => self.cache_lookup(c, i, pass),
                 Stage::Forward(f) => f.suspend(i, pass),
             };
-            if !matches!(flow, Flow::Next) {
-                return flow;
+            match flow {
+                Flow::Next => continue,
+                Flow::Answered(p) => return Outcome::Answered(p),
+                Flow::AnsweredRefresh(p, pending) => return Outcome::AnsweredRefresh(p, pending),
+                Flow::Suspend(pending) => return Outcome::Suspend(pending),
             }
         }
         answer_rcode(pass.out, pass.query, pass.limit, Rcode::REFUSED);
-        Flow::Answered(Plugin::None)
+        Outcome::Answered(Plugin::None)
     }
 
     /// The first forward stage after `i` that takes `name`.

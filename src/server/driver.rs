@@ -14,7 +14,7 @@ use prometheus::IntCounter;
 
 use arc_swap::Guard;
 
-use super::chain::{Chain, Flow, Pass, Pending, Plugin};
+use super::chain::{Chain, Outcome, Pass, Pending, Plugin};
 use super::observe::{Observation, Observer, Response};
 use super::tcp;
 use crate::forward::ForwardError;
@@ -149,10 +149,10 @@ impl Driver {
             out,
         };
         match chain.run(&mut pass) {
-            Flow::Answered(plugin) => {
+            Outcome::Answered(plugin) => {
                 Step::Answer(observation.answered(Response::read(out, plugin)))
             }
-            Flow::AnsweredRefresh(plugin, pending) => {
+            Outcome::AnsweredRefresh(plugin, pending) => {
                 let chain = Guard::into_inner(chain);
                 if let Pending::Forward { at, question } = pending {
                     self.runtime.spawn(async move {
@@ -161,8 +161,7 @@ impl Driver {
                 }
                 Step::Answer(observation.answered(Response::read(out, plugin)))
             }
-            Flow::Next => unreachable!("the chain ends in an answer"),
-            Flow::Suspend(pending) => {
+            Outcome::Suspend(pending) => {
                 // A chase goes on writing the response the zone began.
                 let written = match pending {
                     Pending::Chase { .. } => out.clone(),

@@ -373,3 +373,104 @@ fn query_line(o: &Observation, packet: &[u8]) -> QueryLine {
         duration: o.elapsed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{Chain, Driver, Replier, Step};
+
+    /// Runs `packet` through a driver with an empty chain and returns the observation.
+    fn observe(packet: &[u8], transport: Transport) -> Observation {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let metrics = Metrics::new();
+        let driver = Driver::new(Chain { stages: Vec::new() }, metrics.panics.clone());
+        let observer = Arc::new(Observer::new(
+            "dns://t".into(),
+            metrics,
+            true,
+            Arc::default(),
+        ));
+        let replier = Replier::Udp(Arc::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()));
+        let peer = "10.0.0.1:999".parse().unwrap();
+        let origin = Origin {
+            transport,
+            peer,
+            reply_to: peer,
+            received: Instant::now(),
+            observer: &observer,
+            replier: &replier,
+        };
+        match driver.handle(packet, &origin, &mut Vec::new()) {
+            Step::Answer(o) | Step::Drop(o) => o,
+            Step::Pending => panic!("an empty chain suspends nothing"),
+        }
+    }
+
+    /// ID 0x1234, RD, one question `Web.Ex"a.` AAAA IN, an OPT with DO, 1232 and `version`.
+    fn query(version: u8) -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+        q.extend_from_slice(b"\x03Web\x04Ex\"a\x00\x00\x1c\x00\x01");
+        q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, version, 0x80, 0, 0, 0]);
+        q
+    }
+
+    #[test]
+    fn the_log_line_holds_what_the_driver_saw() {
+        let q = query(1);
+        let o = observe(&q, Transport::Udp);
+        let line = query_line(&o, &q);
+        assert_eq!(line.id, Some(0x1234));
+        assert_eq!(line.name.as_deref(), Some("web.ex\\\"a."));
+        assert_eq!(
+            (line.type_name(), line.class_name()),
+            ("AAAA".into(), "IN".into())
+        );
+        assert_eq!((line.dnssec_ok, line.bufsize), (true, 1232));
+        // EDNS version 1: BADVERS, whose upper bits live in the OPT record.
+        assert_eq!(line.rcode_name(), "BADVERS");
+        assert_eq!(line.flags_text(), "qr,rd");
+        assert_eq!(line.answered.map(|a| a.plugin), Some(""));
+        let q0 = query(0);
+        let tcp = query_line(&observe(&q0, Transport::Tcp), &q0);
+        assert_eq!(
+            (tcp.bufsize, tcp.rcode_name()),
+            (65535, "REFUSED".to_string())
+        );
+        // Garbage keeps its ID; everything else is a dash.
+        let bad = query_line(&observe(&q[..14], Transport::Udp), &q[..14]);
+        assert_eq!(
+            (bad.id, bad.name_or_dash(), bad.bufsize),
+            (Some(0x1234), "-", 512)
+        );
+    }
+
+    #[test]
+    fn counts_reach_the_exposition_after_a_flush() {
+        let metrics = Metrics::new();
+        let observer = Observer::new(
+            "dns://127.0.0.1:53".into(),
+            metrics.clone(),
+            true,
+            Arc::default(),
+        );
+        let mut r = observer.recorder();
+        let q = query(1);
+        let o = observe(&q, Transport::Udp);
+        observer.record(&mut r, &o, &q);
+        assert!(
+            !metrics
+                .render()
+                .contains(r#"type="AAAA",view="",zone="."} 1"#)
+        );
+        r.flush();
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"coredns_dns_requests_total{family="1",proto="udp",server="dns://127.0.0.1:53",type="AAAA",view="",zone="."} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"coredns_dns_responses_total{plugin="",rcode="BADVERS",server="dns://127.0.0.1:53",view="",zone="."} 1"#), "{text}");
+    }
+}
