@@ -11,9 +11,11 @@
 
 pub mod parse;
 pub mod upstream;
+pub mod watch;
 
 pub use parse::{ContentError, Key, KubeDnsConfig, MAX_UPSTREAM_NAMESERVERS};
 pub use upstream::{
     ClusterUpstreamError, DEFAULT_UPSTREAM_SERVICE, LoopError, ServiceEnv, check_not_loop,
     cluster_dns_upstream, is_own_address,
 };
+pub use watch::{ConfigMapDir, ConfigMapError, DEFAULT_DIR, DEFAULT_POLL_PERIOD, watch};
