@@ -9,6 +9,7 @@ mod file_source;
 mod forward;
 mod harness;
 mod http;
+mod kube_dns_configmap;
 mod kube_source;
 mod kube_token;
 mod logs;
