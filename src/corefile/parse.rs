@@ -116,6 +116,13 @@ impl Parser<'_> {
                 line = next.line;
             }
         }
+        if keys.is_empty() {
+            return Err(CorefileError::at(
+                start.line,
+                start.column,
+                "a server block needs a key such as .:53 before its {",
+            ));
+        }
         let directives = match self.peek() {
             Some(t) if t.is_open() => {
                 let open = t.clone();
@@ -278,6 +285,8 @@ mod tests {
         assert_eq!((l, c), (1, 1));
         let (l, _, r) = at(".:53 {\n}\nb.org:53\nerrors\n");
         assert_eq!(l, 4, "{r}");
+        let (l, c, r) = at(", {\n  errors\n}\n");
+        assert_eq!((l, c), (1, 1), "{r}");
         let (l, _, r) = at("");
         assert_eq!(l, 1);
         assert!(r.contains("no server block"), "{r}");

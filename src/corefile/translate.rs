@@ -212,7 +212,20 @@ pub fn translate_block(block: &ServerBlock, file: &str) -> BlockConfig {
         quoted_list(&[format!("0.0.0.0:{port}"), format!("[::]:{port}")]),
         block.line(),
     );
+    let mut seen: Vec<&str> = Vec::new();
     for d in &block.directives {
+        let name = d.name.text.as_str();
+        // `forward` may appear once per zone; every other plugin once per block.
+        if name != "forward" && seen.contains(&name) {
+            out.find(
+                d,
+                name,
+                Severity::Unsupported,
+                "given a second time in this block (CoreDNS refuses that too): keep one",
+            );
+            continue;
+        }
+        seen.push(name);
         plugins::directive(&mut out, d, port, &zones);
     }
     absent_directives(&mut out, block);
@@ -487,6 +500,7 @@ mod tests {
             "  kubernetes cluster.local {\n    noendpoints\n    bogus 1\n  }\n",
             "  forward . tls://1.1.1.1 {\n    except example.org\n  }\n",
             "  cache 30 example.org {\n    keepttl\n  }\n",
+            "  log\n  log\n",
             "}\n",
         ));
         assert_eq!(
@@ -500,6 +514,7 @@ mod tests {
                 (12, "forward > except"),
                 (14, "cache"),
                 (15, "cache > keepttl"),
+                (18, "log"),
             ]
         );
         let hosts = findings.iter().find(|f| f.what == "hosts").unwrap();
