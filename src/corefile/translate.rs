@@ -295,6 +295,7 @@ fn absent_directives(out: &mut BlockConfig, block: &ServerBlock) {
 /// The TOML text: a header naming every finding, then each section's keys, each with
 /// the Corefile line it comes from.
 fn render(block: &BlockConfig, file: &str) -> String {
+    let file = one_line(file);
     let mut text = format!(
         "# clusterdns configuration translated from {file} by `clusterdns import-corefile`.\n# Each key names the Corefile line it comes from.\n"
     );
@@ -310,7 +311,10 @@ fn render(block: &BlockConfig, file: &str) -> String {
             };
             text.push_str(&format!(
                 "#   line {}: {mark}{} ({}): {}\n",
-                f.line, f.what, f.severity, f.message
+                f.line,
+                one_line(&f.what),
+                f.severity,
+                one_line(&f.message)
             ));
         }
     }
@@ -335,10 +339,17 @@ fn render(block: &BlockConfig, file: &str) -> String {
                 (Some(why), _) => why.clone(),
                 (None, line) => format!("{file}:{line}"),
             };
+            let comment = one_line(&comment);
             text.push_str(&format!("{} = {}  # {comment}\n", e.key, e.value));
         }
     }
     text
+}
+
+/// Text for a TOML comment: a quoted Corefile word may hold a line break, which would
+/// otherwise end the comment and put the rest of the word into the config as TOML.
+fn one_line(text: &str) -> String {
+    text.replace(|c: char| c.is_control(), " ")
 }
 
 #[cfg(test)]
@@ -520,6 +531,18 @@ mod tests {
         let hosts = findings.iter().find(|f| f.what == "hosts").unwrap();
         assert_eq!(hosts.to_string().split(": ").next(), Some("Corefile:2:3"));
         assert!(hosts.message.contains("ExternalName"), "{}", hosts.message);
+    }
+
+    #[test]
+    fn a_quoted_line_break_stays_inside_its_comment() {
+        let tokens = lexer::tokens(
+            ".:53 {\n  kubernetes cluster.local\n  cache 30 \"x\nlisten = []\"\n}\n",
+            &|_| None,
+        )
+        .unwrap();
+        let t = translate(&parse::parse(&tokens).unwrap(), "Corefile");
+        let config = Config::parse(std::path::Path::new("out.toml"), &t.toml).unwrap();
+        assert_eq!(config.listen.len(), 2, "{}", t.toml);
     }
 
     #[test]
