@@ -13,6 +13,7 @@ pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod config;
+pub mod corefile;
 pub mod dns;
 pub mod forward;
 pub mod logging;

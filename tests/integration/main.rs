@@ -4,6 +4,7 @@
 mod binary;
 mod client;
 mod config_files;
+mod corefile_import;
 mod dual_stack;
 mod file_source;
 mod forward;
