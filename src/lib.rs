@@ -20,6 +20,7 @@ pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod config;
+pub mod corefile;
 pub mod forward;
 pub mod logging;
 pub mod metrics;

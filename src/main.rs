@@ -77,6 +77,8 @@ enum Command {
     /// The NodeLocal mode's network: its link and steering rules, set up or removed once.
     #[command(subcommand)]
     Nodelocal(clusterdns::nodelocal::cli::NodelocalCommand),
+    /// Print the clusterdns config (TOML) equivalent to a CoreDNS Corefile.
+    ImportCorefile(clusterdns::corefile::cli::ImportArgs),
 }
 
 impl Cli {
@@ -134,6 +136,9 @@ fn main() -> ExitCode {
     logging::init(cli.log_format);
     if let Some(Command::Nodelocal(command)) = &cli.command {
         return clusterdns::nodelocal::cli::run(command);
+    }
+    if let Some(Command::ImportCorefile(args)) = &cli.command {
+        return clusterdns::corefile::cli::run(args);
     }
     let mut config = match &cli.config {
         Some(path) => match Config::load(path) {

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod detect;
 pub mod error;
 pub mod iptables;
+pub mod kube_dns;
 pub mod link;
 pub mod nft;
 pub mod settings;
