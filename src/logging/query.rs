@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::wire::Rcode;
+
 /// The target of query-log events in CoreDNS's format: the text log prints their message
 /// alone, after `[INFO] `, as CoreDNS does.
 pub const COREDNS_TARGET: &str = "clusterdns::query::coredns";
@@ -258,23 +260,10 @@ pub fn class_name(c: u16) -> String {
 
 /// Rcode mnemonics of RFC 6895 §2.3; others as their number, as CoreDNS prints them.
 pub fn rcode_name(code: u16) -> String {
-    let name = match code {
-        0 => "NOERROR",
-        1 => "FORMERR",
-        2 => "SERVFAIL",
-        3 => "NXDOMAIN",
-        4 => "NOTIMP",
-        5 => "REFUSED",
-        6 => "YXDOMAIN",
-        7 => "YXRRSET",
-        8 => "NXRRSET",
-        9 => "NOTAUTH",
-        10 => "NOTZONE",
-        16 => "BADVERS",
-        23 => "BADCOOKIE",
-        _ => return code.to_string(),
-    };
-    name.to_owned()
+    let rcode = Rcode::from_parts((code & 0x0f) as u8, (code >> 4) as u8);
+    rcode
+        .mnemonic()
+        .map_or_else(|| code.to_string(), str::to_owned)
 }
 
 /// The response's flags, in CoreDNS's order and spelling: `qr,aa,tc,rd,ra,z,ad,cd`.

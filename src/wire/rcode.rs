@@ -41,18 +41,29 @@ impl Rcode {
         self.0
     }
 
-    /// As logs and metric labels spell it ("other" for the codes we never produce).
+    /// As metric labels spell it: the mnemonic, or "other" for a code without one.
     pub fn name(self) -> &'static str {
-        match self.0 {
+        self.mnemonic().unwrap_or("other")
+    }
+
+    /// The mnemonic of RFC 6895 §2.3, as CoreDNS prints it; `None` for an unnamed code.
+    pub fn mnemonic(self) -> Option<&'static str> {
+        Some(match self.0 {
             0 => "NOERROR",
             1 => "FORMERR",
             2 => "SERVFAIL",
             3 => "NXDOMAIN",
             4 => "NOTIMP",
             5 => "REFUSED",
+            6 => "YXDOMAIN",
+            7 => "YXRRSET",
+            8 => "NXRRSET",
+            9 => "NOTAUTH",
+            10 => "NOTZONE",
             16 => "BADVERS",
-            _ => "other",
-        }
+            23 => "BADCOOKIE",
+            _ => return None,
+        })
     }
 }
 
@@ -98,6 +109,7 @@ mod tests {
         assert_eq!(Rcode::from_parts(0x83, 0), Rcode::NXDOMAIN);
         assert_eq!(Rcode::of_header(&[0, 0, 0x81, 0x85]), Some(Rcode::REFUSED));
         assert_eq!(Rcode::of_header(&[0, 0]), None);
-        assert_eq!(Rcode::from_parts(9, 0).name(), "other");
+        assert_eq!(Rcode::from_parts(9, 0).mnemonic(), Some("NOTAUTH"));
+        assert_eq!(Rcode::from_parts(12, 0).name(), "other");
     }
 }
