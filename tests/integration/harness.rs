@@ -136,3 +136,17 @@ pub const EPHEMERAL_HTTP: [&str; 6] = [
     "--metrics-listen",
     "127.0.0.1:0",
 ];
+
+/// Whether `dig` is installed: a test that needs it skips without it, except in CI,
+/// where `.ci/run` installs dnsutils and its absence is a failure.
+pub fn dig_available() -> bool {
+    if std::process::Command::new("dig").arg("-v").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "dig is missing in CI: .ci/run must install dnsutils"
+    );
+    eprintln!("dig is not installed; skipping");
+    false
+}
