@@ -8,7 +8,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use thiserror::Error;
@@ -48,6 +48,12 @@ pub enum FileError {
         item: String,
         source: Box<ObjectError>,
     },
+    /// A file that was read before and is now empty. Writers that truncate and then
+    /// write (`>`, `std::fs::write`, most editors saving in place) leave it so for a
+    /// moment; taking that as "no objects" would empty the zone. An empty zone is written
+    /// as `items: []`.
+    #[error("{path}: the file is empty; write `items: []` for a cluster without objects")]
+    Emptied { path: PathBuf },
 }
 
 /// One object as read from the file, before conversion.
@@ -305,6 +311,19 @@ fn hash_of(o: &ClusterObject) -> u64 {
     h.finish()
 }
 
+/// How long a file must have stood unmodified before it is read again: a writer that
+/// truncates and then writes is caught half-way otherwise.
+const SETTLE: Duration = Duration::from_millis(50);
+
+/// Whether a file modified at `modified` may still be being written. A modification
+/// time in the future (a clock set back, a network file system) counts as settled, so
+/// such a file is not skipped forever.
+fn still_settling(modified: Option<SystemTime>, now: SystemTime) -> bool {
+    modified
+        .and_then(|m| now.duration_since(m).ok())
+        .is_some_and(|age| age < SETTLE)
+}
+
 /// The result of one poll: the events of every file that changed and parsed, and the
 /// errors of those that did not (their last good state stays).
 #[derive(Debug, Default)]
@@ -370,14 +389,31 @@ impl ClusterFile {
             if tracked.stamp.as_ref() == Some(&now) {
                 continue;
             }
+            // A file seen before is read only once it has settled, and only if it did not
+            // change while being read; otherwise the next poll tries again. (The first
+            // read, at start, takes the file as it is.)
+            let known = tracked.stamp.is_some();
+            if known && still_settling(now.modified, SystemTime::now()) {
+                continue;
+            }
+            let text = std::fs::read_to_string(path);
+            if known && stamp(path).ok().as_ref() != Some(&now) {
+                continue;
+            }
             // Remember the stamp even when parsing fails, so a broken file is reported once.
             tracked.stamp = Some(now);
-            let parsed = std::fs::read_to_string(path)
+            let parsed = text
                 .map_err(|source| FileError::Io {
                     path: path.clone(),
                     source,
                 })
-                .and_then(|text| parse(path, &text, &self.selection));
+                .and_then(|text| {
+                    if known && text.trim().is_empty() {
+                        Err(FileError::Emptied { path: path.clone() })
+                    } else {
+                        parse(path, &text, &self.selection)
+                    }
+                });
             match parsed {
                 Ok(objects) => poll.events.extend(tracked.diff(objects)),
                 Err(e) => poll.errors.push(e),
@@ -551,5 +587,35 @@ items:
         std::fs::remove_file(dir.path().join("b.yaml")).unwrap();
         let p = f.poll().unwrap();
         assert!(matches!(&p.events[..], [ClusterEvent::Delete(k)] if &*k.name == "extra"));
+    }
+
+    #[test]
+    fn a_file_is_read_again_only_once_it_has_settled() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert!(still_settling(Some(t), t));
+        assert!(still_settling(Some(t), t + SETTLE / 2));
+        assert!(!still_settling(Some(t), t + SETTLE));
+        // From the future (a clock set back): settled, or it would never be read.
+        assert!(!still_settling(Some(t + SETTLE), t));
+        assert!(!still_settling(None, t));
+    }
+
+    #[test]
+    fn a_file_emptied_under_the_source_keeps_its_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, LIST).unwrap();
+        let mut f = ClusterFile::new(&path, Selection::all());
+        assert_eq!(f.poll().unwrap().events.len(), 2);
+        // What a truncating writer leaves for a moment.
+        std::fs::write(&path, "").unwrap();
+        std::thread::sleep(SETTLE);
+        let p = f.poll().unwrap();
+        assert!(p.events.is_empty(), "{:?}", p.events);
+        assert!(matches!(&p.errors[..], [FileError::Emptied { .. }]));
+        // The writer finishes: only what differs is sent.
+        std::fs::write(&path, LIST).unwrap();
+        std::thread::sleep(SETTLE);
+        assert!(f.poll().unwrap().events.is_empty());
     }
 }
