@@ -21,6 +21,8 @@ pub enum Endpoint {
     Health,
     Ready,
     Metrics,
+    /// `/health` and `/ready` on one address (the NodeLocal mode, as node-cache).
+    Probes,
 }
 
 /// What the endpoints report on.
@@ -55,6 +57,9 @@ fn router(endpoint: Endpoint, state: AdminState) -> Router {
                 }
             }),
         ),
+        Endpoint::Probes => {
+            router(Endpoint::Health, state.clone()).merge(router(Endpoint::Ready, state))
+        }
         Endpoint::Metrics => Router::new().route(
             "/metrics",
             get(move || {

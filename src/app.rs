@@ -3,16 +3,14 @@
 //! lameduck and shutdown. Reloading a running server lives in [`crate::reload`].
 
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use thiserror::Error;
-use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState, Endpoint};
 use crate::cache::ResponseCache;
@@ -28,6 +26,11 @@ use crate::shutdown::Shutdown;
 use crate::source::ClusterEvent;
 use crate::source::file::{self, ClusterFile, FileError, Selection};
 use crate::zone::{ClusterIndex, ClusterZone};
+
+mod bind;
+mod nodelocal;
+
+use bind::{bind_pair, serves_both_families};
 
 /// The sample cluster built into the binary (config/sample-cluster.yaml).
 pub const SAMPLE_CLUSTER: &str = include_str!("../config/sample-cluster.yaml");
@@ -105,12 +108,17 @@ pub struct Server {
     pub(crate) blocks: Vec<Block>,
     pub(crate) http: Vec<HttpListener>,
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The NodeLocal mode's own parts, when `[nodelocal]` is set.
+    pub(crate) nodelocal: Option<nodelocal::NodeLocalState>,
 }
 
 impl Server {
     /// Loads the cluster, binds every listen address and starts answering. Must be called
     /// inside a Tokio runtime.
     pub async fn start(config: Config) -> Result<Server, StartError> {
+        if config.nodelocal.is_some() {
+            return Server::start_nodelocal(config).await;
+        }
         let metrics = Metrics::new();
         let zone = Arc::new(ClusterZone::new());
         let source = start_source(&config, zone.clone(), &metrics)?;
@@ -129,6 +137,7 @@ impl Server {
             blocks: Vec::new(),
             http: Vec::new(),
             tasks: Vec::new(),
+            nodelocal: None,
             config,
         };
         let listen = server.config.listen.clone();
@@ -171,7 +180,11 @@ impl Server {
             n => n,
         };
         let dual_stack = serves_both_families(addr, listen);
-        let (sockets, listener) = bind_pair(addr, workers, dual_stack).map_err(listen_err)?;
+        // NodeLocal: a new instance binds beside the old one and takes over (SO_REUSEPORT
+        // on TCP too; UDP workers share their port that way in every mode).
+        let overlap = self.config.nodelocal.is_some();
+        let (sockets, listener) =
+            bind_pair(addr, workers, dual_stack, overlap).map_err(listen_err)?;
         let udp = sockets[0].local_addr().map_err(listen_err)?;
         let tcp = listener.local_addr().map_err(listen_err)?;
         let stop = Shutdown::new();
@@ -265,6 +278,13 @@ impl Server {
     }
 
     fn admin_state(&self) -> AdminState {
+        if let Some(nl) = &self.nodelocal {
+            return AdminState {
+                ready: nl.readiness(),
+                metrics: self.metrics.clone(),
+                draining: self.draining.clone(),
+            };
+        }
         let drivers: Vec<Arc<Driver>> = std::iter::once(&self.driver)
             .chain(self.blocks.iter().map(|b| &b.driver))
             .cloned()
@@ -539,49 +559,4 @@ pub(crate) fn start_source(
         threads,
         tasks,
     })
-}
-
-/// Whether `addr` is `[::]:P` with no IPv4 address on port P in `listen`: then it takes
-/// IPv4 clients too, as Go (and so CoreDNS) does with `[::]`. Listed with an IPv4
-/// address on the same port, it is IPv6-only so that both sockets can be bound, in
-/// either order, whatever the host's `net.ipv6.bindv6only`.
-fn serves_both_families(addr: SocketAddr, listen: &[SocketAddr]) -> bool {
-    addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        && !listen
-            .iter()
-            .any(|a| a.is_ipv4() && a.port() == addr.port())
-}
-
-/// Binds UDP and TCP on the same port; with port 0 the UDP port is chosen first and TCP
-/// follows it (retrying a few times if another process holds that TCP port).
-fn bind_pair(
-    addr: SocketAddr,
-    workers: usize,
-    dual_stack: bool,
-) -> io::Result<(Vec<std::net::UdpSocket>, TcpListener)> {
-    let mut last_err = None;
-    for _ in 0..16 {
-        let sockets = udp::bind(addr, workers, dual_stack)?;
-        let port = sockets[0].local_addr()?.port();
-        let tcp_addr = SocketAddr::new(addr.ip(), port);
-        match bind_tcp(tcp_addr, dual_stack) {
-            Ok(l) => return Ok((sockets, l)),
-            Err(e) if addr.port() == 0 => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| io::Error::other("no free port")))
-}
-
-/// Binds a TCP listener; an IPv6 one is IPv6-only unless `dual_stack` (as for UDP).
-fn bind_tcp(addr: SocketAddr, dual_stack: bool) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(!dual_stack)?;
-    }
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    socket.set_nonblocking(true)?;
-    TcpListener::from_std(socket.into())
 }

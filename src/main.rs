@@ -135,7 +135,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     if let Some(Command::Nodelocal(command)) = &cli.command {
-        return clusterdns::nodelocal::cli::run(command);
+        // The `[nodelocal]` table of the file (its defaults without a file or table).
+        let config = match command.config().map(Config::load).transpose() {
+            Ok(c) => c.and_then(|c| c.nodelocal).unwrap_or_default(),
+            Err(e) => {
+                eprintln!("clusterdns: invalid configuration: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return clusterdns::nodelocal::cli::run(command, config.network());
     }
     if let Some(Command::ImportCorefile(args)) = &cli.command {
         return clusterdns::corefile::cli::run(args);

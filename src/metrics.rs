@@ -35,6 +35,17 @@ pub struct QueryMetrics {
     pub response_size: HistogramVec,
 }
 
+/// The NodeLocal mode's network setup (label values appear once the mode sets them, so
+/// the other modes do not show these).
+pub struct NodeLocalMetrics {
+    /// `errortype`: node-cache's labels (`nodelocal::ErrorType::label`).
+    pub setup_errors: IntCounterVec,
+    /// `step`: `link` or `rules`, found broken and repaired.
+    pub repairs: IntCounterVec,
+    /// `family`, `backend`: 1 while the steering rules of that family are in place.
+    pub steering: IntGaugeVec,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub queries: QueryMetrics,
@@ -44,6 +55,7 @@ pub struct Metrics {
     pub programming_duration: HistogramVec,
     pub cache: CacheMetrics,
     pub forward: ForwardMetrics,
+    pub nodelocal: NodeLocalMetrics,
 }
 
 impl Metrics {
@@ -196,6 +208,28 @@ impl Metrics {
                 SIZE_BUCKETS.to_vec(),
             ),
         };
+        let steering = IntGaugeVec::new(
+            Opts::new(
+                "clusterdns_nodecache_steering",
+                "1 while the fail-open steering rules of the family are in place, by backend.",
+            ),
+            &["family", "backend"],
+        )
+        .expect("valid metric");
+        reg(Box::new(steering.clone()));
+        let nodelocal = NodeLocalMetrics {
+            setup_errors: counter_vec(
+                "coredns_nodecache_setup_errors_total",
+                "The number of errors during periodic network setup for node-cache",
+                &["errortype"],
+            ),
+            repairs: counter_vec(
+                "clusterdns_nodecache_repairs_total",
+                "Times the link or the steering rules were found changed and rewritten.",
+                &["step"],
+            ),
+            steering,
+        };
         Arc::new(Metrics {
             queries,
             panics: counter(
@@ -214,6 +248,7 @@ impl Metrics {
             ),
             cache,
             forward,
+            nodelocal,
             registry,
         })
     }

@@ -87,6 +87,10 @@ impl Server {
 
     /// Applies `new` to the running server.
     pub async fn reload(&mut self, mut new: Config) -> Result<(), ReloadError> {
+        if self.nodelocal.is_some() || new.nodelocal.is_some() {
+            self.reload_nodelocal(new);
+            return Ok(());
+        }
         if new.blocks != self.config.blocks {
             tracing::warn!("[[blocks]] change at the next restart");
             new.blocks = self.config.blocks.clone();

@@ -12,6 +12,7 @@ mod endpoints;
 mod forward;
 mod kubernetes;
 mod log;
+mod nodelocal;
 mod position;
 mod server;
 mod source;
@@ -33,6 +34,7 @@ pub use endpoints::{HealthConfig, MetricsConfig, ReadyConfig};
 pub use forward::{ForwardConfig, Upstream};
 pub use kubernetes::{DEFAULT_TTL, KubernetesConfig};
 pub use log::LogConfig;
+pub use nodelocal::{ClusterProtocol, NodeLocalConfig, zone_text};
 pub use position::Refusal;
 pub use server::ServerConfig;
 pub use source::SourceConfig;
@@ -80,6 +82,10 @@ pub struct Config {
     /// Server blocks beside the default one.
     #[serde(default)]
     pub blocks: Vec<BlockConfig>,
+    /// The NodeLocal mode: present, it replaces the cluster zone's serving (see
+    /// [`NodeLocalConfig`]).
+    #[serde(default)]
+    pub nodelocal: Option<NodeLocalConfig>,
 }
 
 fn default_listen() -> Vec<SocketAddr> {
@@ -107,6 +113,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             blocks: Vec::new(),
+            nodelocal: None,
         }
     }
 }
@@ -185,6 +192,10 @@ impl Config {
         self.forward.check()?;
         self.cache.check()?;
         blocks::check_blocks(&self.listen, &self.blocks)?;
+        if let Some(n) = &self.nodelocal {
+            // Its own listeners and endpoints: those of the default block are not used.
+            return n.check(&self.forward);
+        }
         self.check_endpoints()
     }
 
@@ -252,6 +263,11 @@ impl Config {
     /// The HTTP endpoints that are on, and their addresses.
     pub fn http_endpoints(&self) -> Vec<(crate::admin::Endpoint, SocketAddr)> {
         use crate::admin::Endpoint;
+        if let Some(n) = &self.nodelocal {
+            let probes = Some((Endpoint::Probes, n.probes_listen()));
+            let metrics = n.metrics_listen.map(|a| (Endpoint::Metrics, a));
+            return probes.into_iter().chain(metrics).collect();
+        }
         [
             (Endpoint::Health, self.health.listen),
             (Endpoint::Ready, self.ready.listen),

@@ -25,16 +25,17 @@ pub enum NodelocalCommand {
     },
 }
 
-/// Runs the command; exit code 2 for a bad config, 1 when a step failed.
-pub fn run(command: &NodelocalCommand) -> ExitCode {
-    let (NodelocalCommand::Setup { config } | NodelocalCommand::Cleanup { config }) = command;
-    let settings = match load(config.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("clusterdns: invalid configuration: {e}");
-            return ExitCode::from(2);
-        }
-    };
+impl NodelocalCommand {
+    /// The config file named, whose `[nodelocal]` table the caller reads.
+    pub fn config(&self) -> Option<&Path> {
+        let (NodelocalCommand::Setup { config } | NodelocalCommand::Cleanup { config }) = self;
+        config.as_deref()
+    }
+}
+
+/// Runs the command with the settings of [`NodelocalCommand::config`] (read by the
+/// caller: the config is the roof's); exit code 1 when a step failed.
+pub fn run(command: &NodelocalCommand, settings: NetworkSettings) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -57,13 +58,6 @@ pub fn run(command: &NodelocalCommand) -> ExitCode {
         eprintln!("clusterdns: nodelocal [{label}]: {e}");
     }
     ExitCode::FAILURE
-}
-
-fn load(path: Option<&Path>) -> Result<NetworkSettings, crate::config::ConfigError> {
-    match path {
-        Some(path) => NetworkSettings::load(path),
-        None => Ok(NetworkSettings::default()),
-    }
 }
 
 type Errors = Vec<(&'static str, String)>;

@@ -19,6 +19,7 @@ use crate::zone::records::{self, ZoneOutcome};
 use crate::zone::{ClusterZone, ZoneSettings};
 
 use super::driver::Transport;
+use super::zone_forward::ZoneForwardStage;
 
 /// Which kind of stage wrote a response: the `plugin` label of the metrics, named as
 /// CoreDNS names its plugins.
@@ -68,6 +69,8 @@ pub enum Stage {
     LoopGuard(LoopGuard),
     Cache(CacheStage),
     Forward(ForwardStage),
+    /// Forwarders by zone, each with its TTL caps (the NodeLocal mode).
+    ZoneForward(ZoneForwardStage),
 }
 
 /// What the chain made of a query in the synchronous pass.
@@ -132,6 +135,7 @@ impl Chain {
                 Stage::LoopGuard(g) => g.check(pass),
                 Stage::Cache(c) => self.cache_lookup(c, i, pass),
                 Stage::Forward(f) => f.suspend(i, pass),
+                Stage::ZoneForward(z) => z.suspend(i, pass),
             };
             match flow {
                 Flow::Next => continue,
@@ -152,6 +156,7 @@ impl Chain {
             .skip(i + 1)
             .find_map(|(at, s)| match s {
                 Stage::Forward(f) if f.forwarder.serves(name) => Some(at),
+                Stage::ZoneForward(z) if z.serves(name) => Some(at),
                 _ => None,
             })
     }
@@ -220,17 +225,26 @@ impl Chain {
         at: usize,
         question: Question,
     ) -> Result<(Arc<Entry>, bool), ForwardError> {
-        let Some(Stage::Forward(f)) = self.stages.get(at) else {
-            return Err(ForwardError::NoAnswer);
+        // A zone's route brings its own TTL caps; a plain forwarder uses the cache's.
+        let (forwarder, route_ttl) = match self.stages.get(at) {
+            Some(Stage::Forward(f)) => (&f.forwarder, None),
+            Some(Stage::ZoneForward(z)) => {
+                let name = QName::written(&question.name, 0).ok_or(ForwardError::NoAnswer)?;
+                let route = z.route(&name).ok_or(ForwardError::NoAnswer)?;
+                (&route.forwarder, Some(route.ttl))
+            }
+            _ => return Err(ForwardError::NoAnswer),
         };
         let key = question.key();
-        let result = f.forwarder.forward(question.clone()).await;
+        let result = forwarder.forward(question.clone()).await;
         let now = Instant::now();
         let cache = self.stages[..at].iter().rev().find_map(|s| match s {
             Stage::Cache(c) => Some(&c.cache),
             _ => None,
         });
-        let policy = cache.map_or_else(|| CacheSettings::default().ttl, |c| c.settings().ttl);
+        let policy = route_ttl.unwrap_or_else(|| {
+            cache.map_or_else(|| CacheSettings::default().ttl, |c| c.settings().ttl)
+        });
         let fresh = result
             .as_ref()
             .ok()

@@ -8,6 +8,7 @@ pub mod observe;
 pub mod tcp;
 pub mod udp;
 pub mod udp_batch;
+pub mod zone_forward;
 
 pub use chain::{Chain, Plugin, Stage};
 pub use driver::{Driver, Origin, Replier, Step, Transport};

@@ -18,6 +18,7 @@ mod kube_watch;
 mod layout;
 mod logs;
 mod netns;
+mod nodelocal_mode;
 mod nodelocal_steering;
 mod observe;
 mod operations;
