@@ -77,6 +77,19 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
+/// Binds with SO_REUSEPORT, so that a second instance can bind beside the first while
+/// it drains (the NodeLocal mode's overlapping restarts).
+pub fn bind_shared(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// Serves one endpoint until `stop`.
 pub async fn serve(listener: TcpListener, endpoint: Endpoint, state: AdminState, stop: Shutdown) {
     let app = router(endpoint, state);

@@ -226,9 +226,12 @@ impl Server {
         endpoint: Endpoint,
         addr: SocketAddr,
     ) -> Result<HttpListener, StartError> {
-        let listener = admin::bind(addr)
-            .await
-            .map_err(|source| StartError::Listen { addr, source })?;
+        let listener = if self.config.nodelocal.is_some() {
+            admin::bind_shared(addr)
+        } else {
+            admin::bind(addr).await
+        };
+        let listener = listener.map_err(|source| StartError::Listen { addr, source })?;
         let local = listener
             .local_addr()
             .map_err(|source| StartError::Listen { addr, source })?;

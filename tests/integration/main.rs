@@ -19,6 +19,7 @@ mod layout;
 mod logs;
 mod netns;
 mod nodelocal_mode;
+mod nodelocal_netns;
 mod nodelocal_steering;
 mod observe;
 mod operations;

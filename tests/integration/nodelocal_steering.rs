@@ -17,18 +17,18 @@ use crate::netns::{
     CLUSTER_IP_V4, CLUSTER_IP_V6, KubeProxy, Netns, Topology, UP_V4, UP_V6, serial, unavailable,
 };
 
-const LOCAL_V4: &str = "169.254.20.10";
-const LOCAL_V6: &str = "fd00:20::10";
+pub(crate) const LOCAL_V4: &str = "169.254.20.10";
+pub(crate) const LOCAL_V6: &str = "fd00:20::10";
 /// The name both servers know, answered differently so a test can tell who answered.
-const NAME: &str = "probe.default.svc.cluster.local";
-const NODE_ANSWER: &str = "10.0.0.1";
-const UP_ANSWER: &str = "10.0.0.2";
+pub(crate) const NAME: &str = "probe.default.svc.cluster.local";
+pub(crate) const NODE_ANSWER: &str = "10.0.0.1";
+pub(crate) const UP_ANSWER: &str = "10.0.0.2";
 
 const CONFIG: &str = "[nodelocal]\nlink_kind = \"ifb\"\n\
     addresses = [\"169.254.20.10\", \"fd00:20::10\"]\n\
     cluster_ips = [\"10.96.0.10\", \"fd00:96::a\"]\nbackend = \"auto\"\n";
 
-fn cluster_file(dir: &Path, name: &str, answer: &str) -> String {
+pub(crate) fn cluster_file(dir: &Path, name: &str, answer: &str) -> String {
     let path = dir.join(name);
     std::fs::write(
         &path,
@@ -75,7 +75,7 @@ fn dig_after_kill(pod: &Netns, server: &str, tcp: bool) -> String {
     dig_tries(pod, server, tcp, "+time=1 +tries=2")
 }
 
-fn dig_tries(pod: &Netns, server: &str, tcp: bool, tries: &str) -> String {
+pub(crate) fn dig_tries(pod: &Netns, server: &str, tcp: bool, tries: &str) -> String {
     let tcp = if tcp { "+tcp" } else { "+notcp" };
     let out = pod.try_sh(&format!("dig +short {tries} {tcp} @{server} {NAME} A"));
     // With +short, dig's only other lines are its `;;` complaints about a try that failed.
@@ -85,7 +85,7 @@ fn dig_tries(pod: &Netns, server: &str, tcp: bool, tries: &str) -> String {
 }
 
 /// Our rules as the backend lists them, one `family|table|rule` line each.
-fn our_rules(node: &Netns, backend: Backend) -> Vec<String> {
+pub(crate) fn our_rules(node: &Netns, backend: Backend) -> Vec<String> {
     let listings = match backend {
         Backend::Nft => {
             let out = node.try_sh("nft list table inet clusterdns-nodelocal");
@@ -118,7 +118,7 @@ fn our_rules(node: &Netns, backend: Backend) -> Vec<String> {
 }
 
 /// Each rule once; with iptables, each built-in chain jumps to ours exactly once.
-fn assert_one_copy(rules: &[String], backend: Backend) {
+pub(crate) fn assert_one_copy(rules: &[String], backend: Backend) {
     let mut seen = std::collections::HashSet::new();
     for rule in rules {
         assert!(seen.insert(rule), "twice: {rule}\n{rules:#?}");

@@ -1,0 +1,287 @@
+//! The NodeLocal mode itself in network namespaces: the real binary sets up its link and
+//! rules, answers pods at the link-local address and the ClusterIP (IPv4 and IPv6, UDP
+//! and TCP, untracked), repairs flushed rules and a deleted link within a reconcile, is
+//! replaced by a second instance with at most one query lost, and fails open after
+//! `kill -9`.
+//!
+//! The cache's cluster DNS is a server in the node namespace (127.0.0.1:5353) answering
+//! NODE_ANSWER, while kube-proxy's DNAT leads to "up", which answers UP_ANSWER: so each
+//! answer says which path it took. Root only; skipped with a printed reason elsewhere.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use clusterdns::nodelocal::Backend;
+use hickory_proto::rr::RecordType;
+
+use crate::client::{Answer, query_bytes};
+use crate::harness::EPHEMERAL_HTTP;
+use crate::http::{get, sample};
+use crate::netns::{
+    CLUSTER_IP_V4, CLUSTER_IP_V6, KubeProxy, Netns, Topology, UP_V4, UP_V6, serial, unavailable,
+};
+use crate::nodelocal_steering::{
+    LOCAL_V4, LOCAL_V6, NAME, NODE_ANSWER, UP_ANSWER, assert_one_copy, cluster_file, dig_tries,
+    our_rules,
+};
+
+const PROBES: &str = "169.254.20.10:8080";
+const METRICS: &str = "127.0.0.1:9253";
+
+fn config(dir: &Path) -> String {
+    let text = format!(
+        "[health]\nlameduck = 1\n\
+         [nodelocal]\nlink_kind = \"ifb\"\n\
+         addresses = [\"{LOCAL_V4}\", \"{LOCAL_V6}\"]\n\
+         cluster_ips = [\"{CLUSTER_IP_V4}\", \"{CLUSTER_IP_V6}\"]\n\
+         backend = \"auto\"\nreconcile_period_ms = 300\n\
+         cluster_dns = [\"127.0.0.1:5353\"]\n\
+         metrics_listen = \"{METRICS}\"\n\
+         kube_dns_dir = \"{}\"\n",
+        dir.join("kube-dns").display()
+    );
+    let path = dir.join("nodelocal.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The mode's binary in node, its log in `log`; SIGKILLed on drop.
+struct Instance(Child);
+
+impl Instance {
+    fn start(node: &Netns, config: &str, log: &Path) -> Instance {
+        let child = node
+            .command(env!("CARGO_BIN_EXE_clusterdns"))
+            .args(["--config", config])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Instance(child)
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    fn terminate(&self) {
+        let pid = self.0.id().to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn http(node: &Netns, addr: &str, path: &str) -> Option<(u16, String)> {
+    let addr: SocketAddr = addr.parse().unwrap();
+    node.enter(|| get(addr, path))
+}
+
+fn wait_ready(node: &Netns, log: &Path) {
+    let started = Instant::now();
+    while http(node, PROBES, "/ready").map(|r| r.0) != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "not ready:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn dig(pod: &Netns, server: &str, tcp: bool) -> String {
+    dig_tries(pod, server, tcp, "+time=2 +tries=1")
+}
+
+/// Waits until `check` holds, for at most `limit`.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// `count` queries for NAME to `server` from pod, one every `every`, each waited for at
+/// most 500 ms; returns how many got no answer from a node-local instance (an answer
+/// from "up" would mean no instance was bound).
+fn steady_queries(pod: &Netns, server: SocketAddr, count: u16, every: Duration) -> usize {
+    pod.enter(|| {
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut lost = 0;
+        let started = Instant::now();
+        for id in 0..count {
+            let due = started + every * u32::from(id);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            socket
+                .send_to(&query_bytes(id, NAME, RecordType::A, None), server)
+                .unwrap();
+            let mut buf = [0u8; 512];
+            let answered = loop {
+                match socket.recv(&mut buf) {
+                    // A late answer to an earlier query is skipped.
+                    Ok(n) => {
+                        let answer = Answer::parse(buf[..n].to_vec());
+                        if answer.msg.metadata.id == id {
+                            break answer.rdata() == [NODE_ANSWER];
+                        }
+                    }
+                    Err(_) => break false,
+                }
+            };
+            if !answered {
+                lost += 1;
+            }
+        }
+        lost
+    })
+}
+
+#[test]
+fn nodelocal_mode_in_namespaces() {
+    let needed = ["nft", "dig", "conntrack", "ss"];
+    if let Some(why) = unavailable(&needed) {
+        eprintln!("SKIP nodelocal mode: {why}");
+        return;
+    }
+    let _serial = serial();
+    let topology = match Topology::build("m") {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("SKIP nodelocal mode: {why}");
+            return;
+        }
+    };
+    let (node, pod) = (&topology.node, &topology.pod);
+    topology.kube_proxy(KubeProxy::Nftables);
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_clusterdns");
+    let up_file = cluster_file(dir.path(), "up.yaml", UP_ANSWER);
+    let node_file = cluster_file(dir.path(), "node.yaml", NODE_ANSWER);
+    let (up4, up6) = (format!("{UP_V4}:53"), format!("[{UP_V6}]:53"));
+    let mut up_args = vec![
+        "--cluster-file",
+        &up_file,
+        "--listen",
+        &up4,
+        "--listen",
+        &up6,
+    ];
+    up_args.extend(EPHEMERAL_HTTP);
+    let _up = topology.up.spawn(bin, &up_args);
+    // The cache's cluster DNS, in node.
+    let mut cluster_args = vec!["--cluster-file", &node_file, "--listen", "127.0.0.1:5353"];
+    cluster_args.extend(EPHEMERAL_HTTP);
+    let _cluster = node.spawn(bin, &cluster_args);
+    topology.up.wait_udp_listener(UP_V6, 53);
+    node.wait_udp_listener("127.0.0.1", 5353);
+    let config = config(dir.path());
+
+    // Start: link, sockets, rules, ready.
+    let log_a = dir.path().join("a.log");
+    let mut a = Instance::start(node, &config, &log_a);
+    wait_ready(node, &log_a);
+    let listing = our_rules(node, Backend::Nft);
+    assert_one_copy(&listing, Backend::Nft);
+    node.sh("conntrack -F 2>/dev/null; conntrack -F -f ipv6 2>/dev/null; true");
+    for server in [LOCAL_V4, CLUSTER_IP_V4, LOCAL_V6, CLUSTER_IP_V6] {
+        for tcp in [false, true] {
+            assert_eq!(dig(pod, server, tcp), NODE_ANSWER, "@{server} tcp={tcp}");
+        }
+    }
+    let tracked = node.sh("conntrack -L 2>/dev/null; conntrack -L -f ipv6 2>/dev/null; true");
+    assert!(!tracked.contains("dport=53 "), "tracked:\n{tracked}");
+    let metrics = http(node, METRICS, "/metrics").unwrap().1;
+    for family in ["ipv4", "ipv6"] {
+        let labels = [("family", family), ("backend", "nft")];
+        let steering = sample(&metrics, "clusterdns_nodecache_steering", &labels);
+        assert_eq!(steering, Some(1.0), "{family}");
+    }
+
+    // Flushed rules and a deleted link: repaired within a reconcile or two, and after
+    // many more exactly one copy of each rule.
+    node.sh("nft flush table inet clusterdns-nodelocal; ip link del nodelocaldns");
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            our_rules(node, Backend::Nft) == listing
+                && node.try_sh("ip addr show nodelocaldns").status.success()
+        }),
+        "not repaired:\n{}",
+        std::fs::read_to_string(&log_a).unwrap_or_default()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(our_rules(node, Backend::Nft), listing);
+    for server in [CLUSTER_IP_V4, LOCAL_V6] {
+        assert_eq!(
+            dig(pod, server, false),
+            NODE_ANSWER,
+            "@{server} after repair"
+        );
+    }
+    let metrics = http(node, METRICS, "/metrics").unwrap().1;
+    for step in ["link", "rules"] {
+        let repairs = sample(
+            &metrics,
+            "clusterdns_nodecache_repairs_total",
+            &[("step", step)],
+        );
+        assert!(repairs >= Some(1.0), "{step}: {repairs:?}");
+    }
+
+    // Restart with overlap: B starts beside A, then A is told to stop; a steady stream of
+    // queries to the ClusterIP loses at most one.
+    let log_b = dir.path().join("b.log");
+    let mut b = Instance::start(node, &config, &log_b);
+    // A answers /ready on the same address: B's log says when B is up.
+    let b_up = |log: &str| {
+        log.contains("NodeLocal mode answering") && log.contains("cluster DNS answered")
+    };
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            b_up(&std::fs::read_to_string(&log_b).unwrap_or_default())
+        }),
+        "B did not start:\n{}",
+        std::fs::read_to_string(&log_b).unwrap_or_default()
+    );
+    let target: SocketAddr = format!("{CLUSTER_IP_V4}:53").parse().unwrap();
+    let lost = std::thread::scope(|s| {
+        let stream = s.spawn(|| steady_queries(pod, target, 1500, Duration::from_millis(2)));
+        std::thread::sleep(Duration::from_millis(800));
+        a.terminate();
+        stream.join().unwrap()
+    });
+    eprintln!("restart with overlap: {lost} of 1500 queries lost");
+    assert!(lost <= 1, "{lost} of 1500 queries lost across the restart");
+    let exited = eventually(Duration::from_secs(5), || a.0.try_wait().unwrap().is_some());
+    assert!(exited, "A did not exit after SIGTERM");
+    assert_eq!(dig(pod, CLUSTER_IP_V4, true), NODE_ANSWER, "B answers");
+
+    // kill -9: nothing removes the rules, yet the ClusterIP fails open to the cluster DNS
+    // (one retry after 1 s allowed, as in the steering tests).
+    b.kill9();
+    for server in [CLUSTER_IP_V4, CLUSTER_IP_V6] {
+        for tcp in [false, true] {
+            let answer = dig_tries(pod, server, tcp, "+time=1 +tries=2");
+            assert_eq!(answer, UP_ANSWER, "@{server} tcp={tcp} after kill -9");
+        }
+    }
+    a.kill9();
+}
