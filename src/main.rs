@@ -40,7 +40,9 @@ const RELOAD_CHECK: Duration = Duration::from_secs(2);
 #[derive(Debug, Parser)]
 #[command(version = clusterdns::version::LONG, about, long_about)]
 struct Cli {
-    /// Configuration file (TOML). Without it, the built-in sample cluster is served.
+    /// Configuration file (TOML). Without it, the built-in sample cluster is served. With
+    /// a `[nodelocal]` table it runs the NodeLocal mode: a node's DNS cache at
+    /// 169.254.20.10 and the kube-dns ClusterIP (see config/nodelocal.toml).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to answer DNS on, UDP and TCP (repeatable); replaces `listen` of the config.

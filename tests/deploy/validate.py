@@ -7,7 +7,10 @@ For every kustomization under deploy/ (each overlay, not the components):
      version kubernetes-validate knows from 1.29 on, in --strict mode (unknown fields are
      errors);
   3. every ConfigMap key ending in .toml passes `clusterdns --config FILE --validate`;
-  4. each clusterdns container's --config path is a file its mounted ConfigMap provides.
+  4. each clusterdns container's --config path is a file its mounted ConfigMap provides;
+  5. a DaemonSet on the host network declares no ports (each would be a host port, and
+     two pods with one host port cannot share a node) and rolls out by surge
+     (maxSurge 1, maxUnavailable 0), as the NodeLocal mode's overlapping restart needs.
 Exits non-zero, naming the overlay and the reason, on the first kind of failure.
 
 Usage: tests/deploy/validate.py CLUSTERDNS_BINARY
@@ -130,6 +133,24 @@ def check_mounts(name, objects):
     return failed
 
 
+def check_host_network(name, objects):
+    failed = []
+    for obj in objects:
+        if obj["kind"] != "DaemonSet":
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        if not pod.get("hostNetwork"):
+            continue
+        where = f"{name}: DaemonSet {obj['metadata']['name']}"
+        for c in pod["containers"]:
+            if c.get("ports"):
+                failed.append(f"{where}/{c['name']}: declares ports (host ports on the host network)")
+        rolling = (obj["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}
+        if (rolling.get("maxSurge"), rolling.get("maxUnavailable")) != (1, 0):
+            failed.append(f"{where}: rollingUpdate is {rolling}, not maxSurge 1, maxUnavailable 0")
+    return failed
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -145,6 +166,7 @@ def main():
             failed += check_schemas(name, objects, v)
         failed += check_configs(name, objects, binary)
         failed += check_mounts(name, objects)
+        failed += check_host_network(name, objects)
         for f in failed:
             print(f"FAILED: {f}", file=sys.stderr)
         bad += bool(failed)
