@@ -84,6 +84,14 @@ enum Command {
 }
 
 impl Cli {
+    /// Whether a listen address is given on the command line.
+    fn moves_listeners(&self) -> bool {
+        !self.listen.is_empty()
+            || self.health_listen.is_some()
+            || self.ready_listen.is_some()
+            || self.metrics_listen.is_some()
+    }
+
     /// Applies the command line over a config (also after each reload).
     fn apply(&self, config: &mut Config) {
         if !self.listen.is_empty() {
@@ -160,6 +168,12 @@ fn main() -> ExitCode {
         },
         None => Config::default(),
     };
+    if config.nodelocal.is_some() && cli.moves_listeners() {
+        eprintln!(
+            "clusterdns: invalid configuration with the command line: the NodeLocal mode listens where [nodelocal] says (addresses, cluster_ips, dns_port, health_listen, metrics_listen), not --listen or --*-listen"
+        );
+        return ExitCode::from(2);
+    }
     cli.apply(&mut config);
     // The command line may contradict the file (e.g. put two endpoints on one address).
     if let Err(r) = config.check() {

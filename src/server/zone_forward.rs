@@ -60,3 +60,67 @@ impl ZoneForwardStage {
         Flow::Suspend(Pending::Forward { at, question })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheSettings;
+    use crate::forward::ForwardSettings;
+    use crate::wire::parse_query;
+
+    fn route(zone: &str, secs: u64) -> ZoneRoute {
+        let settings = ForwardSettings {
+            upstreams: Vec::new(),
+            ..ForwardSettings::default()
+        };
+        let metrics = crate::metrics::Metrics::new().forward.clone();
+        ZoneRoute {
+            zone: ZoneName::parse(zone).unwrap(),
+            forwarder: Arc::new(Forwarder::new(settings, metrics)),
+            ttl: TtlPolicy {
+                success_cap: std::time::Duration::from_secs(secs),
+                ..CacheSettings::default().ttl
+            },
+        }
+    }
+
+    fn query(name: &str) -> Vec<u8> {
+        let mut p = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            p.push(l.len() as u8);
+            p.extend_from_slice(l.as_bytes());
+        }
+        p.extend_from_slice(&[0, 0, 1, 0, 1]);
+        p
+    }
+
+    /// The longest zone holding the name wins, whatever the order routes were given in;
+    /// the root takes the rest, and without it a name outside every zone passes on.
+    #[test]
+    fn the_longest_zone_picks_the_route() {
+        let stage = ZoneForwardStage::new(vec![
+            route(".", 1),
+            route("cluster.local", 2),
+            route("in-addr.arpa", 3),
+            route("svc.cluster.local", 4),
+        ]);
+        for (name, cap) in [
+            ("web.default.svc.cluster.local", 4),
+            ("pod.cluster.local", 2),
+            ("cluster.local", 2),
+            ("10.0.96.10.in-addr.arpa", 3),
+            ("example.org", 1),
+            ("localcluster.local", 1),
+        ] {
+            let packet = query(name);
+            let q = parse_query(&packet).unwrap();
+            let qname = QName::question(&q);
+            let r = stage.route(&qname).unwrap();
+            assert_eq!(r.ttl.success_cap.as_secs(), cap, "{name}");
+        }
+        let no_root = ZoneForwardStage::new(vec![route("cluster.local", 2)]);
+        let packet = query("example.org");
+        let q = parse_query(&packet).unwrap();
+        assert!(!no_root.serves(&QName::question(&q)));
+    }
+}

@@ -130,7 +130,9 @@ fn zones_route_to_their_upstreams_with_node_caches_caps() {
     let external = TestUpstream::start(Mode::Answer { ttl: 3600 });
     let (path, addrs) = config(dir.path(), cluster.addr, external.addr, "", "");
     let nl = start(&path, addrs, &[]);
-    let probe_queries = cluster.count(); // the readiness probe's SOA
+    // Ready once the readiness probe (the zone's SOA) was answered; it asks no more.
+    assert!(eventually(Duration::from_secs(10), || ready(&nl) == Some(200)));
+    let probe_queries = cluster.count();
     let a = ask(nl.dns, "web.default.svc.cluster.local", RecordType::A);
     assert_eq!(a.rdata(), ["192.0.2.1"]);
     assert!(ttls(&a).iter().all(|t| *t <= 30), "{:?}", a.answers());
@@ -379,4 +381,62 @@ fn ready_follows_the_cluster_dns_and_sigterm_and_metrics_count() {
         assert!(started.elapsed() < Duration::from_secs(10), "did not exit");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A changed config is applied while running: here a new cluster DNS, while what the
+/// cache holds stays.
+#[test]
+fn a_reload_switches_the_cluster_dns_and_keeps_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = TestUpstream::start(Mode::Answer { ttl: 30 });
+    let new = TestUpstream::start(Mode::Answer { ttl: 30 });
+    let external = TestUpstream::start(Mode::Answer { ttl: 30 });
+    let (path, addrs) = config(dir.path(), old.addr, external.addr, "", "");
+    let nl = start(&path, addrs, &[]);
+    ask(nl.dns, "kept.default.svc.cluster.local", RecordType::A);
+    let asked_old = old.count();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace(&old.addr.to_string(), &new.addr.to_string());
+    // A different size as well as a different time: the watcher compares both.
+    std::fs::write(&path, format!("{text}\n# reloaded\n")).unwrap();
+    let mut n = 0;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            n += 1;
+            ask(
+                nl.dns,
+                &format!("r{n}.default.svc.cluster.local"),
+                RecordType::A,
+            );
+            new.count() > 0
+        }),
+        "the new cluster DNS was never asked"
+    );
+    let cached = ask(nl.dns, "kept.default.svc.cluster.local", RecordType::A);
+    assert_eq!(cached.rdata(), ["192.0.2.1"]);
+    assert!(
+        !new.names().iter().any(|q| q.starts_with("kept.")),
+        "the cache was dropped"
+    );
+    assert!(old.count() >= asked_old);
+}
+
+/// The mode's addresses come from [nodelocal]: --listen is refused, not ignored.
+#[test]
+fn listen_flags_are_refused_in_the_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nl.toml");
+    std::fs::write(&path, "[nodelocal]\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+        .args([
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:5353",
+        ])
+        .args(["--validate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[nodelocal]"));
 }
