@@ -14,14 +14,14 @@ use thiserror::Error;
 
 use crate::admin::{self, AdminState, Endpoint};
 use crate::cache::ResponseCache;
-use crate::config::{BlockConfig, Config, StageName};
+use crate::config::{BlockConfig, Config};
 use crate::forward::Forwarder;
 use crate::metrics::Metrics;
-use crate::server::chain::{CacheStage, ForwardStage, LoopGuard, ZoneStage};
+use crate::server::build::{self, Parts};
 use crate::server::observe::QueryLog;
 use crate::server::tcp::{self, TcpContext, TcpLimits};
 use crate::server::udp::{self, Worker};
-use crate::server::{Chain, Driver, Observer, Stage};
+use crate::server::{Chain, Driver, Observer};
 use crate::shutdown::Shutdown;
 use crate::source::ClusterEvent;
 use crate::source::file::{self, ClusterFile, FileError, Selection};
@@ -121,9 +121,13 @@ impl Server {
         }
         let metrics = Metrics::new();
         let zone = Arc::new(ClusterZone::new());
-        let source = start_source(&config, zone.clone(), &metrics)?;
+        // A caching forwarder (no `kubernetes` stage anywhere) reads no cluster.
+        let source = match config.serves_zone() {
+            true => Some(start_source(&config, zone.clone(), &metrics)?),
+            false => None,
+        };
         let upstreams = build_upstreams(&config, &metrics, None);
-        let chain = chain_of(&config, zone, upstreams);
+        let chain = chain_of(&config, zone.clone(), upstreams);
         let driver = Driver::new(chain, metrics.panics.clone())
             .with_max_udp_size(config.server.max_udp_size);
         let driver = Arc::new(driver);
@@ -132,7 +136,7 @@ impl Server {
             query_log: Arc::new(QueryLog::new(config.log.query_log())),
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
-            source: Some(source),
+            source,
             dns: Vec::new(),
             blocks: Vec::new(),
             http: Vec::new(),
@@ -147,7 +151,7 @@ impl Server {
             server.dns.push(listener);
         }
         for config in server.config.blocks.clone() {
-            let block = server.start_block(config, zone_of(&server.driver))?;
+            let block = server.start_block(config, zone.clone())?;
             server.blocks.push(block);
         }
         for (endpoint, addr) in server.config.http_endpoints() {
@@ -418,29 +422,17 @@ pub(crate) fn build_upstreams(
     })
 }
 
-/// The chain of the block: the cluster zones, then, when there are upstreams, the loop
-/// guard, the cache and the forwarder (CoreDNS's kubernetes, loop, cache, forward).
+/// The chain of the default block: its `chain` (by default the cluster zones, then,
+/// when there are upstreams, the loop guard, the cache and the forwarder: CoreDNS's
+/// kubernetes, loop, cache, forward).
 pub(crate) fn chain_of(config: &Config, zone: Arc<ClusterZone>, up: Option<Upstreams>) -> Chain {
-    let mut stages = vec![Stage::Zone(ZoneStage {
-        zone,
-        settings: config.zone_settings(),
-    })];
-    if let Some(Upstreams { cache, forwarder }) = up {
-        stages.push(Stage::LoopGuard(LoopGuard {
-            forwarder: forwarder.clone(),
-        }));
-        stages.push(Stage::Cache(CacheStage { cache }));
-        stages.push(Stage::Forward(ForwardStage { forwarder }));
-    }
-    Chain { stages }
-}
-
-/// The zone a block's chain serves (a new empty one if it has no zone stage).
-pub(crate) fn zone_of(driver: &Driver) -> Arc<ClusterZone> {
-    driver
-        .chain()
-        .zone_stage()
-        .map_or_else(|| Arc::new(ClusterZone::new()), |z| z.zone.clone())
+    let parts = Parts {
+        zone: &zone,
+        zone_settings: config.zone_settings(),
+        upstreams: up.as_ref().map(|u| (&u.cache, &u.forwarder)),
+        hosts: config.hosts.as_ref(),
+    };
+    build::chain(&config.chain, parts)
 }
 
 /// A block's forwarder and cache, from its own `[blocks.forward]` and `[blocks.cache]`.
@@ -471,27 +463,13 @@ pub(crate) fn block_chain(
     zone: Arc<ClusterZone>,
     up: Option<Upstreams>,
 ) -> Chain {
-    let stages = block
-        .chain
-        .iter()
-        .filter_map(|name| match (name, &up) {
-            (StageName::Kubernetes, _) => Some(Stage::Zone(ZoneStage {
-                zone: zone.clone(),
-                settings: config.zone_settings(),
-            })),
-            (StageName::Loop, Some(up)) => Some(Stage::LoopGuard(LoopGuard {
-                forwarder: up.forwarder.clone(),
-            })),
-            (StageName::Cache, Some(up)) => Some(Stage::Cache(CacheStage {
-                cache: up.cache.clone(),
-            })),
-            (StageName::Forward, Some(up)) => Some(Stage::Forward(ForwardStage {
-                forwarder: up.forwarder.clone(),
-            })),
-            (_, None) => None,
-        })
-        .collect();
-    Chain { stages }
+    let parts = Parts {
+        zone: &zone,
+        zone_settings: config.zone_settings(),
+        upstreams: up.as_ref().map(|u| (&u.cache, &u.forwarder)),
+        hosts: block.hosts.as_ref(),
+    };
+    build::chain(&block.chain, parts)
 }
 
 /// The upstreams of a running chain.

@@ -8,9 +8,9 @@
 //!                          └──> observe (metrics, query log)
 //! ```
 //! Layers: [`wire`] is the floor and imports nothing of the crate; the rooms ([`zone`],
-//! [`source`], [`cache`], [`forward`]) stand on it and never on each other's internals
-//! (the source feeds the zone's index); the roof ([`server`], [`app`], [`config`],
-//! [`admin`]) knows every room. The write side ([`source`] → [`zone::index`]) never reads
+//! [`source`], [`cache`], [`forward`], [`hosts`]) stand on it and never on each other's
+//! internals (the source feeds the zone's index); the roof ([`server`], [`app`],
+//! [`config`], [`admin`]) knows every room. The write side ([`source`] → [`zone::index`]) never reads
 //! the query path; the query path sees only the published [`zone::ClusterZone`].
 
 // Denied everywhere but in `server::udp_batch`, which wraps recvmmsg/sendmmsg.
@@ -22,6 +22,7 @@ pub mod cache;
 pub mod config;
 pub mod corefile;
 pub mod forward;
+pub mod hosts;
 pub mod logging;
 pub mod metrics;
 pub mod nodelocal;

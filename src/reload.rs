@@ -111,8 +111,9 @@ impl Server {
         let source_changed = new.source != self.config.source
             || new.index_settings() != self.config.index_settings()
             || new.file_selection() != self.config.file_selection()
-            || (new.uses_kubernetes() && new.kube_settings() != self.config.kube_settings());
-        let new_source = if source_changed {
+            || (new.uses_kubernetes() && new.kube_settings() != self.config.kube_settings())
+            || self.source.is_none();
+        let new_source = if source_changed && new.serves_zone() {
             let source = start_source(&new, Arc::new(ClusterZone::new()), &self.metrics)?;
             // A zone fed by watches starts empty: swap it in once it has been listed, so
             // no query meets an empty zone (or after the startup timeout, as at start).
@@ -180,9 +181,9 @@ impl Server {
         } else {
             upstreams_of(&old)
         };
-        let zone = match &new_source {
-            Some(s) => s.zone.clone(),
-            None => old
+        let zone = match (&new_source, &self.source) {
+            (Some(s), _) | (None, Some(s)) => s.zone.clone(),
+            (None, None) => old
                 .zone_stage()
                 .map(|z| z.zone.clone())
                 .unwrap_or_else(|| Arc::new(ClusterZone::new())),
@@ -200,7 +201,13 @@ impl Server {
         }
         self.query_log.set(new.log.query_log());
         // 4. Stop what was replaced.
-        if let Some(old) = new_source.and_then(|s| self.source.replace(s)) {
+        let replaced = match new_source {
+            Some(s) => self.source.replace(s),
+            // A chain without a `kubernetes` stage reads no cluster.
+            None if !new.serves_zone() => self.source.take(),
+            None => None,
+        };
+        if let Some(old) = replaced {
             old.stop().await;
         }
         let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.dns)

@@ -1,6 +1,7 @@
 //! `[[blocks]]`: server blocks beside the default one (the top level), as a Corefile
 //! holds several: each with its own listen addresses, its own chain of stages, and its
-//! own `[blocks.forward]` and `[blocks.cache]`. The cluster zone is shared.
+//! own `[blocks.forward]`, `[blocks.cache]` and `[blocks.hosts]`. The cluster zone is
+//! shared.
 
 use std::net::SocketAddr;
 
@@ -8,6 +9,7 @@ use serde::Deserialize;
 
 use super::cache::CacheConfig;
 use super::forward::ForwardConfig;
+use super::hosts::HostsConfig;
 use super::{Refusal, first_repeat};
 
 /// A stage of a block's chain, by the name of the CoreDNS plugin it stands for.
@@ -20,6 +22,10 @@ pub enum StageName {
     Loop,
     Cache,
     Forward,
+    /// Rotates the A/AAAA records of the answers of the stages after it.
+    Loadbalance,
+    /// Names from a hosts table (`[hosts]`, `[blocks.hosts]`).
+    Hosts,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -35,9 +41,12 @@ pub struct BlockConfig {
     pub forward: ForwardConfig,
     #[serde(default)]
     pub cache: CacheConfig,
+    /// The table of its `hosts` stage.
+    pub hosts: Option<HostsConfig>,
 }
 
-fn default_chain() -> Vec<StageName> {
+/// The default block's chain: CoreDNS's kubernetes, loop, cache, forward.
+pub(super) fn default_chain() -> Vec<StageName> {
     vec![
         StageName::Kubernetes,
         StageName::Loop,
@@ -58,14 +67,44 @@ impl BlockConfig {
         if self.listen.is_empty() {
             return refuse("listen", "empty: give at least one address".into());
         }
-        if self.chain.is_empty() {
-            return refuse("chain", "empty: a block needs at least one stage".into());
-        }
-        if let Some(r) = first_repeat(&self.chain) {
-            return refuse("chain", format!("{:?} is listed twice", self.chain[r]));
-        }
+        check_chain("blocks", &self.chain, self.hosts.as_ref()).map_err(|r| r.entry(i))?;
         self.forward.check()?;
         self.cache.check()
+    }
+}
+
+/// A chain is not empty, names each stage once, and has a `hosts` stage exactly when
+/// there is a hosts table (`section` is where both are: `""` or `blocks`).
+pub(super) fn check_chain(
+    section: &'static str,
+    chain: &[StageName],
+    hosts: Option<&HostsConfig>,
+) -> Result<(), Refusal> {
+    let refuse = |key, reason: String| Err(Refusal::new(section, key, reason));
+    if chain.is_empty() {
+        return refuse("chain", "empty: a block needs at least one stage".into());
+    }
+    if let Some(r) = first_repeat(chain) {
+        return refuse("chain", format!("{:?} is listed twice", chain[r]));
+    }
+    let hosts_section = if section.is_empty() {
+        "[hosts]"
+    } else {
+        "[blocks.hosts]"
+    };
+    match (chain.contains(&StageName::Hosts), hosts) {
+        (true, None) => refuse(
+            "chain",
+            format!("\"hosts\" needs a {hosts_section} table (a file, entries or both)"),
+        ),
+        (false, Some(_)) => refuse(
+            "hosts",
+            format!(
+                "{hosts_section} is set but \"hosts\" is not in the chain: add it where it answers (CoreDNS puts it before kubernetes)"
+            ),
+        ),
+        (_, Some(h)) => h.check(if section.is_empty() { "hosts" } else { section }),
+        (false, None) => Ok(()),
     }
 }
 

@@ -10,6 +10,7 @@ mod cache;
 mod de;
 mod endpoints;
 mod forward;
+mod hosts;
 mod kubernetes;
 mod log;
 mod nodelocal;
@@ -32,6 +33,7 @@ pub use blocks::{BlockConfig, StageName};
 pub use cache::CacheConfig;
 pub use endpoints::{HealthConfig, MetricsConfig, ReadyConfig};
 pub use forward::{ForwardConfig, Upstream};
+pub use hosts::HostsConfig;
 pub use kubernetes::{DEFAULT_TTL, KubernetesConfig};
 pub use log::LogConfig;
 pub use nodelocal::{ClusterProtocol, NodeLocalConfig, zone_text};
@@ -86,6 +88,11 @@ pub struct Config {
     /// [`NodeLocalConfig`]).
     #[serde(default)]
     pub nodelocal: Option<NodeLocalConfig>,
+    /// The default block's stages, in order, by the names `[[blocks]]` use.
+    #[serde(default = "blocks::default_chain")]
+    pub chain: Vec<StageName>,
+    /// The table of the default block's `hosts` stage.
+    pub hosts: Option<HostsConfig>,
 }
 
 fn default_listen() -> Vec<SocketAddr> {
@@ -114,6 +121,8 @@ impl Default for Config {
             log: LogConfig::default(),
             blocks: Vec::new(),
             nodelocal: None,
+            chain: blocks::default_chain(),
+            hosts: None,
         }
     }
 }
@@ -138,6 +147,15 @@ impl Config {
         {
             let base = path.parent().unwrap_or(Path::new("."));
             config.kubernetes.kubeconfig = Some(base.join(file));
+        }
+        let tables = config.hosts.iter_mut();
+        for hosts in tables.chain(config.blocks.iter_mut().filter_map(|b| b.hosts.as_mut())) {
+            if let Some(file) = &hosts.file
+                && file.is_relative()
+            {
+                let base = path.parent().unwrap_or(Path::new("."));
+                hosts.file = Some(base.join(file));
+            }
         }
         Ok(config)
     }
@@ -191,6 +209,7 @@ impl Config {
         self.source.check()?;
         self.forward.check()?;
         self.cache.check()?;
+        blocks::check_chain("", &self.chain, self.hosts.as_ref())?;
         blocks::check_blocks(&self.listen, &self.blocks)?;
         if let Some(n) = &self.nodelocal {
             // Its own listeners and endpoints: those of the default block are not used.
@@ -234,6 +253,13 @@ impl Config {
     /// sample).
     pub fn uses_kubernetes(&self) -> bool {
         self.source.file.is_none() && !self.source.sample
+    }
+
+    /// Whether some block answers from the cluster zone: without a `kubernetes` stage
+    /// anywhere (a caching forwarder), no source is started.
+    pub fn serves_zone(&self) -> bool {
+        let kubernetes = |chain: &[StageName]| chain.contains(&StageName::Kubernetes);
+        kubernetes(&self.chain) || self.blocks.iter().any(|b| kubernetes(&b.chain))
     }
 
     pub fn zone_settings(&self) -> ZoneSettings {

@@ -3,13 +3,18 @@
 //! translated, known to be built in, or reported with its line and what to do instead.
 //!
 //! ```text
-//!   Corefile text ──lexer──> tokens ──parse──> server blocks ──translate──> TOML + findings
+//!   Corefile text ──lexer──> tokens ──parse──> server blocks ──servers──> clusterdns blocks
+//!                                       ──translate──> keys + findings ──render──> TOML
 //! ```
 
 pub mod cli;
 pub mod lexer;
 pub mod parse;
 mod plugins;
+mod render;
+mod servers;
+#[cfg(test)]
+mod tests;
 pub mod translate;
 mod values;
 

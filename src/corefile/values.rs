@@ -12,6 +12,10 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     if rest.is_empty() {
         return Err(bad());
     }
+    // Go takes a bare 0 (and only 0) without a unit.
+    if rest == "0" {
+        return Ok(Duration::ZERO);
+    }
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -160,6 +164,7 @@ mod tests {
         assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(duration("1.5h"), Ok(Duration::from_secs(5400)));
         assert!(duration("5").is_err());
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
         assert!(duration("s").is_err());
         assert!(duration("").is_err());
         assert!(whole_seconds("1500ms").unwrap_err().contains("1s or 2s"));

@@ -2,17 +2,19 @@
 //! passes it on, or suspends it until an upstream answers. Stages are an enum, matched
 //! in place: a zone answer or a cache hit calls no trait object and allocates nothing.
 //!
-//! Adding a stage (hosts, rewrite, NodeLocal's per-zone forwarders …) means a variant
-//! here and a name in the config's chain list; the driver and the transports stay as
-//! they are.
+//! Adding a stage (rewrite, NodeLocal's per-zone forwarders …) means a variant here and
+//! a name in the config's chain list; the driver and the transports stay as they are.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use crate::cache::{self, CacheSettings, Entry, Lookup, ResponseCache};
 use crate::forward::{ForwardError, Forwarder, Question};
+use crate::hosts::{Hosts, HostsOutcome};
 use crate::wire::answer::CachedAnswer;
+use crate::wire::rotate::rotate_addresses;
 use crate::wire::writer::{ResponseWriter, WriterState};
 use crate::wire::{QName, Query, Rcode};
 use crate::zone::records::{self, ZoneOutcome};
@@ -30,6 +32,7 @@ pub enum Plugin {
     Kubernetes,
     Cache,
     Forward,
+    Hosts,
 }
 
 impl Plugin {
@@ -39,6 +42,7 @@ impl Plugin {
             Plugin::Kubernetes => "kubernetes",
             Plugin::Cache => "cache",
             Plugin::Forward => "forward",
+            Plugin::Hosts => "hosts",
         }
     }
 }
@@ -64,6 +68,15 @@ pub struct ForwardStage {
     pub forwarder: Arc<Forwarder>,
 }
 
+/// Rotates the A/AAAA records of every answer written by the stages after it (CoreDNS's
+/// `loadbalance`, round robin). It answers nothing itself.
+pub struct LoadBalance;
+
+/// A hosts table (CoreDNS's `hosts`): inline entries and a hosts file.
+pub struct HostsStage {
+    pub hosts: Arc<Hosts>,
+}
+
 pub enum Stage {
     Zone(ZoneStage),
     LoopGuard(LoopGuard),
@@ -71,6 +84,8 @@ pub enum Stage {
     Forward(ForwardStage),
     /// Forwarders by zone, each with its TTL caps (the NodeLocal mode).
     ZoneForward(ZoneForwardStage),
+    LoadBalance(LoadBalance),
+    Hosts(HostsStage),
 }
 
 /// What the chain made of a query in the synchronous pass.
@@ -129,6 +144,7 @@ pub struct Chain {
 impl Chain {
     /// Runs the stages in order until one answers or suspends; past the last, REFUSED.
     pub fn run(&self, pass: &mut Pass<'_, '_>) -> Outcome {
+        let mut balance = false;
         for (i, stage) in self.stages.iter().enumerate() {
             let flow = match stage {
                 Stage::Zone(z) => self.zone(z, i, pass),
@@ -136,16 +152,42 @@ impl Chain {
                 Stage::Cache(c) => self.cache_lookup(c, i, pass),
                 Stage::Forward(f) => f.suspend(i, pass),
                 Stage::ZoneForward(z) => z.suspend(i, pass),
+                Stage::LoadBalance(_) => {
+                    balance = true;
+                    Flow::Next
+                }
+                Stage::Hosts(h) => h.answer(pass),
             };
             match flow {
                 Flow::Next => continue,
-                Flow::Answered(p) => return Outcome::Answered(p),
-                Flow::AnsweredRefresh(p, pending) => return Outcome::AnsweredRefresh(p, pending),
+                Flow::Answered(p) => {
+                    if balance {
+                        LoadBalance::apply(pass.out);
+                    }
+                    return Outcome::Answered(p);
+                }
+                Flow::AnsweredRefresh(p, pending) => {
+                    if balance {
+                        LoadBalance::apply(pass.out);
+                    }
+                    return Outcome::AnsweredRefresh(p, pending);
+                }
                 Flow::Suspend(pending) => return Outcome::Suspend(pending),
             }
         }
         answer_rcode(pass.out, pass.query, pass.limit, Rcode::REFUSED);
         Outcome::Answered(Plugin::None)
+    }
+
+    /// Rotates the address records of `out`, an answer written at stage `at` after the
+    /// query was suspended, if a `loadbalance` stage comes before it.
+    pub fn balance(&self, at: usize, out: &mut [u8]) {
+        if self.stages[..at.min(self.stages.len())]
+            .iter()
+            .any(|s| matches!(s, Stage::LoadBalance(_)))
+        {
+            LoadBalance::apply(out);
+        }
     }
 
     /// The first forward stage after `i` that takes `name`.
@@ -304,6 +346,36 @@ impl Chain {
     /// Ready to answer: the zone (if any) has been listed once.
     pub fn is_ready(&self) -> bool {
         self.zone_stage().is_none_or(|z| z.zone.listed())
+    }
+}
+
+impl LoadBalance {
+    /// Rotates `out` by this thread's turn. Each worker counts its own answers, so no
+    /// counter is shared between cores, and the answers one worker sends for a name go
+    /// through every rotation in turn.
+    fn apply(out: &mut [u8]) {
+        thread_local! {
+            static TURN: Cell<usize> = const { Cell::new(0) };
+        }
+        let turn = TURN.with(|t| {
+            let turn = t.get();
+            t.set(turn.wrapping_add(1));
+            turn
+        });
+        rotate_addresses(out, turn);
+    }
+}
+
+impl HostsStage {
+    fn answer(&self, pass: &mut Pass<'_, '_>) -> Flow {
+        let mut w = ResponseWriter::new(pass.out, pass.query, pass.limit);
+        match self.hosts.answer(pass.name, pass.query.qtype, &mut w) {
+            HostsOutcome::Answered => {
+                w.finish();
+                Flow::Answered(Plugin::Hosts)
+            }
+            HostsOutcome::Next => Flow::Next,
+        }
     }
 }
 

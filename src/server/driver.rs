@@ -216,7 +216,10 @@ impl Suspended {
             replier,
             reply_to,
         } = self;
-        let (out, plugin) = match pending {
+        let at = match &pending {
+            Pending::Forward { at, .. } | Pending::Chase { at, .. } => *at,
+        };
+        let (mut out, plugin) = match pending {
             Pending::Forward { at, question } => {
                 let mut out = Vec::with_capacity(512);
                 let plugin = match chain.resolve(at, question).await {
@@ -270,6 +273,7 @@ impl Suspended {
                 (written, Plugin::Kubernetes)
             }
         };
+        chain.balance(at, &mut out);
         replier.send(reply_to, &out).await;
         let mut observation = observation.answered(Response::read(&out, plugin));
         observation.elapsed = observation.received.elapsed();

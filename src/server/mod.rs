@@ -2,6 +2,7 @@
 //! guard, cache, forward) is run by the [`driver`] for every packet the transports
 //! ([`udp`], [`tcp`]) hand it; [`observe`] records each query once.
 
+pub mod build;
 pub mod chain;
 pub mod driver;
 pub mod observe;

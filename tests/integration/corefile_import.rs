@@ -17,6 +17,7 @@ use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, query_bytes, udp_exchange};
 use crate::harness::{EPHEMERAL_HTTP, free_port};
+use crate::upstream::{Mode, TestUpstream};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,19 +60,32 @@ impl Drop for Running {
 
 fn serve(config: &Path) -> (Running, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let cluster = repo().join("config/sample-cluster.yaml");
+    let args = [
+        "--listen",
+        &addr.to_string(),
+        "--cluster-file",
+        cluster.to_str().unwrap(),
+    ];
+    let server = serve_with(config, &args, addr, "kubernetes.default.svc.cluster.local");
+    (server, addr)
+}
+
+/// Runs the binary on `config` with `args` (and the HTTP endpoints on ephemeral ports);
+/// returns once `addr` answers `probe` with NOERROR.
+fn serve_with(config: &Path, args: &[&str], addr: SocketAddr, probe: &str) -> Running {
     let child = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
         .arg("--config")
         .arg(config)
-        .args(["--listen", &addr.to_string()])
-        .arg("--cluster-file")
-        .arg(repo().join("config/sample-cluster.yaml"))
+        .args(args)
         .args(EPHEMERAL_HTTP)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let server = Running(child);
-    // Ready once it answers a cluster name (NOERROR: the file has been read).
+    // Ready once it answers (NOERROR: the cluster file has been read, or the upstream
+    // answered).
     let started = Instant::now();
     loop {
         assert!(
@@ -79,16 +93,11 @@ fn serve(config: &Path) -> (Running, SocketAddr) {
             "{} never answered",
             config.display()
         );
-        let q = query_bytes(
-            1,
-            "kubernetes.default.svc.cluster.local",
-            RecordType::A,
-            None,
-        );
+        let q = query_bytes(1, probe, RecordType::A, None);
         if let Some(raw) = udp_exchange(addr, &q)
             && Answer::parse(raw).rcode() == "NOERROR"
         {
-            return (server, addr);
+            return server;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -128,14 +137,15 @@ fn every_kubeadm_corefile_becomes_a_config_that_answers_as_the_sample_config() {
         let out = import(&corefile, &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{label}: {stderr}");
-        // Every directive that set no key is named on stderr with its line.
+        // loadbalance became a stage of the chain.
         if std::fs::read_to_string(&corefile)
             .unwrap()
             .contains("loadbalance")
         {
+            let toml = String::from_utf8_lossy(&out.stdout);
             assert!(
-                stderr.contains("loadbalance (warning)"),
-                "{label}: {stderr}"
+                toml.contains("chain = [\"loadbalance\", \"kubernetes\""),
+                "{label}: {toml}"
             );
         }
         let config = dir.path().join(format!("{label}.toml"));
@@ -187,14 +197,14 @@ fn an_unsupported_plugin_is_refused_at_its_line_unless_lenient() {
     let corefile = dir.path().join("Corefile");
     std::fs::write(
         &corefile,
-        ".:53 {\n    errors\n    kubernetes cluster.local {\n       pods insecure\n    }\n    hosts {\n       10.0.0.9 db.example\n       fallthrough\n    }\n    forward . /etc/resolv.conf\n    cache 30\n}\n",
+        ".:53 {\n    errors\n    kubernetes cluster.local {\n       pods insecure\n    }\n    rewrite {\n       name foo.example bar.example\n    }\n    forward . /etc/resolv.conf\n    cache 30\n}\n",
     )
     .unwrap();
     let out = import(&corefile, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(out.stdout.is_empty(), "nothing is written when refused");
-    let at = format!("{}:6:5: hosts (not supported):", corefile.display());
+    let at = format!("{}:6:5: rewrite (not supported):", corefile.display());
     assert!(stderr.contains(&at), "{stderr}");
     assert!(stderr.contains("--lenient"), "{stderr}");
 
@@ -202,7 +212,10 @@ fn an_unsupported_plugin_is_refused_at_its_line_unless_lenient() {
     let out = import(&corefile, &["--lenient"]);
     assert!(out.status.success());
     let toml = String::from_utf8_lossy(&out.stdout);
-    assert!(toml.contains("#   line 6: NOT TRANSLATED: hosts"), "{toml}");
+    assert!(
+        toml.contains("#   line 6: NOT TRANSLATED: rewrite"),
+        "{toml}"
+    );
     let config = dir.path().join("lenient.toml");
     std::fs::write(&config, toml.as_bytes()).unwrap();
     let check = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
@@ -218,20 +231,154 @@ fn an_unsupported_plugin_is_refused_at_its_line_unless_lenient() {
     );
 }
 
-/// NodeLocal DNSCache's Corefile has four server blocks: parsed, and refused at the
-/// second with what to do, rather than half translated.
+/// NodeLocal DNSCache's Corefile, its placeholders filled in as node-cache does (with
+/// loopback upstreams): its four server blocks share their addresses and become one
+/// block whose cluster zones are stub domains. Translated without --lenient, validated,
+/// and served: cluster names and reverse names go to the cluster's DNS, the rest to the
+/// node's upstreams, over TCP (`force_tcp`), and answers are cached.
 #[test]
-fn the_nodelocal_template_is_refused_at_its_second_server_block() {
-    let corefile = repo().join("tests/fixtures/corefile/nodelocal.Corefile");
+fn the_nodelocal_template_translates_and_answers() {
+    let cluster_dns = TestUpstream::start(Mode::Answer { ttl: 30 });
+    let upstream = TestUpstream::start(Mode::Answer { ttl: 30 });
+    let template =
+        std::fs::read_to_string(repo().join("tests/fixtures/corefile/nodelocal.Corefile")).unwrap();
+    assert!(template.contains("__PILLAR__"));
+    let text = template
+        .replace("__PILLAR__DNS__DOMAIN__", "cluster.local")
+        .replace("__PILLAR__LOCAL__DNS__", "169.254.20.10")
+        .replace("__PILLAR__DNS__SERVER__", "10.96.0.10")
+        .replace("__PILLAR__CLUSTER__DNS__", &cluster_dns.addr.to_string())
+        .replace("__PILLAR__UPSTREAM__SERVERS__", &upstream.addr.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let corefile = dir.path().join("Corefile");
+    std::fs::write(&corefile, text).unwrap();
     let out = import(&corefile, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    let at = format!(
-        "{}:16:1: server block in-addr.arpa:53 (not supported): one clusterdns config serves one server block",
-        corefile.display()
+    assert!(out.status.success(), "{stderr}");
+    // What differs is said at its line: the one cache and the one set of forward options.
+    assert!(
+        stderr.contains(":11:13: forward cluster.local > force_tcp (warning)"),
+        "{stderr}"
     );
-    assert!(stderr.contains(&at), "{stderr}");
-    assert!(stderr.contains("Translate this block by hand"), "{stderr}");
+    assert!(
+        stderr.contains(":18:1: cache.denial_cap (warning)"),
+        "{stderr}"
+    );
+    let toml = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        toml.contains("listen = [\"169.254.20.10:53\", \"10.96.0.10:53\"]"),
+        "{toml}"
+    );
+    assert!(
+        !toml.contains("[[blocks]]") && !toml.contains("[kubernetes]"),
+        "{toml}"
+    );
+    let config = dir.path().join("nodelocal.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+        .args(["--validate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let listen = addr.to_string();
+    let _server = serve_with(&config, &["--listen", &listen], addr, "probe.example.org");
+    let (cluster_before, upstream_before) = (cluster_dns.count(), upstream.count());
+    let web = ask(addr, "web.shop.svc.cluster.local", RecordType::A);
+    assert_eq!(web.rdata(), ["192.0.2.1"]);
+    ask(addr, "1.0.96.10.in-addr.arpa", RecordType::PTR);
+    ask(addr, "www.example.org", RecordType::A);
+    for _ in 0..3 {
+        assert_eq!(
+            ask(addr, "web.shop.svc.cluster.local", RecordType::A).rdata(),
+            ["192.0.2.1"]
+        );
+    }
+    assert_eq!(
+        cluster_dns.count() - cluster_before,
+        2,
+        "the rest came from the cache"
+    );
+    assert_eq!(upstream.count() - upstream_before, 1);
+    let names = cluster_dns.names();
+    assert!(
+        names.contains(&"web.shop.svc.cluster.local.".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"1.0.96.10.in-addr.arpa.".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains("example.org")),
+        "{names:?}"
+    );
+    assert!(upstream.names().contains(&"www.example.org.".to_string()));
+    assert_eq!(
+        cluster_dns.udp.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "force_tcp"
+    );
+}
+
+/// Two server blocks on their own ports: the one with `kubernetes` is the default block,
+/// the other a `[[blocks]]` of its own, each answering on its own address through its
+/// own plugins.
+#[test]
+fn a_two_block_corefile_answers_on_each_blocks_address() {
+    let first_up = TestUpstream::start(Mode::Answer { ttl: 30 });
+    let second_up = TestUpstream::start(Mode::Answer { ttl: 30 });
+    let (first, second) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let corefile = dir.path().join("Corefile");
+    std::fs::write(&corefile, format!(
+        ".:{first} {{\n    bind 127.0.0.1\n    kubernetes cluster.local in-addr.arpa ip6.arpa {{\n        pods insecure\n    }}\n    forward . {}\n    cache 30\n}}\n\
+         .:{second} {{\n    bind 127.0.0.1\n    hosts {{\n        10.0.0.9 db.example\n        10.0.0.10 db.example\n        fallthrough\n    }}\n    loadbalance\n    forward . {}\n}}\n",
+        first_up.addr, second_up.addr)).unwrap();
+    let out = import(&corefile, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = dir.path().join("two.toml");
+    std::fs::write(&config, &out.stdout).unwrap();
+    let first: SocketAddr = format!("127.0.0.1:{first}").parse().unwrap();
+    let second: SocketAddr = format!("127.0.0.1:{second}").parse().unwrap();
+    let cluster = repo().join("config/sample-cluster.yaml");
+    let args = ["--cluster-file", cluster.to_str().unwrap()];
+    let _server = serve_with(
+        &config,
+        &args,
+        first,
+        "kubernetes.default.svc.cluster.local",
+    );
+    let web = "web.shop.svc.cluster.local";
+    // The first block: the cluster zone, the rest to its upstream.
+    assert_eq!(ask(first, web, RecordType::A).rdata(), ["10.96.100.10"]);
+    assert_eq!(
+        ask(first, "db.example", RecordType::A).rdata(),
+        ["192.0.2.1"]
+    );
+    assert_eq!(first_up.names(), ["db.example."]);
+    // The second: its hosts table, every rotation of it, and the rest (a cluster name
+    // too: it has no kubernetes) to its own upstream.
+    let firsts: std::collections::BTreeSet<String> = (0..4)
+        .map(|_| {
+            ask(second, "db.example", RecordType::A).msg.answers[0]
+                .data
+                .to_string()
+        })
+        .collect();
+    assert_eq!(firsts.len(), 2, "{firsts:?}");
+    assert_eq!(ask(second, web, RecordType::A).rdata(), ["192.0.2.1"]);
+    assert_eq!(second_up.names(), [format!("{web}.")]);
 }
 
 /// A syntax error names the file, line and column.

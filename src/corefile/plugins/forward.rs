@@ -1,11 +1,12 @@
 //! `forward FROM TO… { options }` (and the old `proxy`, removed in CoreDNS 1.6) →
-//! `[forward]`: `FROM .` sets the upstreams, any other zone a stub domain.
+//! `[forward]`: `.` in a `.` server block sets the upstreams; any other zone, and `.` in
+//! a server block of other zones (`example.com:53 { forward . … }`), a stub domain.
 
 use crate::corefile::parse::Directive;
 use crate::corefile::translate::{BlockConfig, Severity};
 use crate::corefile::values::{self, quoted, quoted_list};
 
-pub(super) fn translate(out: &mut BlockConfig, d: &Directive, proxy: bool) {
+pub(super) fn translate(out: &mut BlockConfig, d: &Directive, proxy: bool, block_zones: &[String]) {
     let name = d.name.text.as_str();
     if proxy {
         out.find(
@@ -40,17 +41,30 @@ pub(super) fn translate(out: &mut BlockConfig, d: &Directive, proxy: bool) {
             Err(e) => out.find(d, name, Severity::Unsupported, e),
         }
     }
-    if from.text != "." {
-        // A stub domain: clusterdns's [forward] options are shared by every zone.
-        out.set(
-            "forward.stub_domains",
-            &quoted(&from.text),
-            quoted_list(&upstreams),
-            d.line(),
-        );
+    // `.` means the server block's own zones, which are the root only in a `.` block.
+    let stubs: Vec<&str> = match from.text.as_str() {
+        "." if block_zones.iter().any(|z| z == ".") || block_zones.is_empty() => Vec::new(),
+        "." => block_zones.iter().map(String::as_str).collect(),
+        zone => vec![zone],
+    };
+    if !stubs.is_empty() {
+        for zone in &stubs {
+            out.set(
+                "forward.stub_domains",
+                &quoted(zone),
+                quoted_list(&upstreams),
+                d.line(),
+            );
+        }
+        // clusterdns's [forward] options are shared by every zone of the block.
         for o in d.options() {
-            out.find(o, format!("{name} {} > {}", from.text, o.name.text), Severity::Unsupported,
-                "options of a stub domain are not kept per zone in clusterdns (its [forward] options apply to every zone): remove them, or set them for `forward .` if they suit every upstream");
+            if proxy {
+                proxy_option(out, o);
+            } else {
+                option(out, o);
+            }
+            out.find(o, format!("{name} {} > {}", stubs.join(" "), o.name.text), Severity::Warning,
+                "clusterdns keeps one set of forward options per block: this one also applies to the other zones the block forwards (`.` too)");
         }
         return;
     }

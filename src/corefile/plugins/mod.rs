@@ -3,6 +3,7 @@
 
 mod cache;
 mod forward;
+mod hosts;
 mod kubernetes;
 
 use super::parse::Directive;
@@ -14,8 +15,9 @@ pub(super) fn directive(out: &mut BlockConfig, d: &Directive, port: u16, zones: 
     let name = d.name.text.as_str();
     match name {
         "kubernetes" => kubernetes::translate(out, d, zones),
-        "forward" => forward::translate(out, d, false),
-        "proxy" => forward::translate(out, d, true),
+        "forward" => forward::translate(out, d, false, zones),
+        "proxy" => forward::translate(out, d, true, zones),
+        "hosts" => hosts::translate(out, d, zones),
         "cache" => cache::translate(out, d),
         "health" => health(out, d),
         "ready" => endpoint(out, d, "ready", ":8181"),
@@ -28,7 +30,7 @@ pub(super) fn directive(out: &mut BlockConfig, d: &Directive, port: u16, zones: 
             out.find(d, name, Severity::Note, "built in: clusterdns probes each loopback upstream at start and never uses one that sends the probe back");
         }
         "reload" => out.find(d, name, Severity::Note, "built in: clusterdns re-reads its config file every 2 s and on SIGHUP, keeping the last good one"),
-        "loadbalance" => out.find(d, name, Severity::Warning, "clusterdns answers A/AAAA records in a stable order, not shuffled: clients that take the first address all pick the same endpoint. Spread load with a Service's ClusterIP instead of headless DNS if that matters"),
+        "loadbalance" => loadbalance(out, d),
         "debug" => out.find(d, name, Severity::Note, "nothing to turn on: clusterdns never hides a panic; run it with RUST_LOG=debug for more logs"),
         "pprof" => out.find(d, name, Severity::Warning, "clusterdns has no profiling endpoint: profile the process with perf instead"),
         "root" => out.find(d, name, Severity::Note, "clusterdns reads no zone files: the root folder is not needed"),
@@ -40,9 +42,6 @@ pub(super) fn directive(out: &mut BlockConfig, d: &Directive, port: u16, zones: 
 fn unsupported(out: &mut BlockConfig, d: &Directive) {
     let name = d.name.text.as_str();
     let advice = match name {
-        "hosts" => {
-            "clusterdns has no hosts table: give each name a Service (an ExternalName, or a selector-less Service with an EndpointSlice holding the addresses), or forward the names to a resolver that has them with a stub domain"
-        }
         "rewrite" => {
             "clusterdns does not rewrite names: create an ExternalName Service for each old name, or keep the rewrite in a resolver reached through a stub domain"
         }
@@ -74,6 +73,24 @@ fn unsupported(out: &mut BlockConfig, d: &Directive) {
         _ => "not a plugin clusterdns knows: remove it, or keep CoreDNS for what needs it",
     };
     out.find(d, name, Severity::Unsupported, advice);
+}
+
+/// `loadbalance [round_robin]`: a stage of the chain (no key of its own).
+fn loadbalance(out: &mut BlockConfig, d: &Directive) {
+    no_options(out, d);
+    match d.args.as_slice() {
+        [] => {}
+        [policy] if policy.text == "round_robin" => {}
+        [policy, ..] => out.find(
+            d,
+            "loadbalance",
+            Severity::Unsupported,
+            format!(
+                "clusterdns rotates addresses round robin, not {:?}: write `loadbalance` alone",
+                policy.text
+            ),
+        ),
+    }
 }
 
 /// Reports arguments a directive does not take (they would otherwise vanish).
