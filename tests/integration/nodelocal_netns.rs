@@ -285,3 +285,82 @@ fn nodelocal_mode_in_namespaces() {
     }
     a.kill9();
 }
+
+/// Without NET_ADMIN (the capability dropped from the process), the setup errors are
+/// counted under node-cache's error types and DNS is still answered at an address that
+/// exists already; `/ready` says the rules are not in place.
+#[test]
+fn nodelocal_mode_without_net_admin_keeps_serving() {
+    if let Some(why) = unavailable(&["nft", "dig", "ss", "setpriv"]) {
+        eprintln!("SKIP nodelocal without NET_ADMIN: {why}");
+        return;
+    }
+    let _serial = serial();
+    let topology = match Topology::build("w") {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("SKIP nodelocal without NET_ADMIN: {why}");
+            return;
+        }
+    };
+    let (node, pod) = (&topology.node, &topology.pod);
+    node.sh(&format!(
+        "set -e\nip link add nodelocaldns type ifb\nip addr add {LOCAL_V4}/32 dev nodelocaldns"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_clusterdns");
+    let node_file = cluster_file(dir.path(), "node.yaml", NODE_ANSWER);
+    let mut cluster_args = vec!["--cluster-file", &node_file, "--listen", "127.0.0.1:5353"];
+    cluster_args.extend(EPHEMERAL_HTTP);
+    let _cluster = node.spawn(bin, &cluster_args);
+    node.wait_udp_listener("127.0.0.1", 5353);
+    let config = dir.path().join("nodelocal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[nodelocal]\nlink_kind = \"ifb\"\naddresses = [\"{LOCAL_V4}\"]\nbackend = \"nft\"\n\
+             reconcile_period_ms = 200\ncluster_dns = [\"127.0.0.1:5353\"]\n\
+             metrics_listen = \"{METRICS}\"\nkube_dns_dir = \"{}\"\n",
+            dir.path().join("kube-dns").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("w.log");
+    let child = node
+        .command("setpriv")
+        .args([
+            "--inh-caps=-net_admin",
+            "--bounding-set=-net_admin",
+            "--",
+            bin,
+        ])
+        .args(["--config", config.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _instance = Instance(child);
+    let errors = || {
+        let text = http(node, METRICS, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default();
+        let labels = [("errortype", "iptables")];
+        sample(&text, "coredns_nodecache_setup_errors_total", &labels).unwrap_or(0.0)
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || errors() >= 2.0),
+        "no setup error counted:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(dig(pod, LOCAL_V4, false), NODE_ANSWER);
+    assert_eq!(dig(pod, LOCAL_V4, true), NODE_ANSWER);
+    assert_eq!(http(node, PROBES, "/health").map(|r| r.0), Some(200));
+    assert_eq!(
+        http(node, PROBES, "/ready").map(|r| r.0),
+        Some(503),
+        "ready without its rules"
+    );
+    let listed = node.try_sh("nft list table inet clusterdns-nodelocal");
+    assert!(!listed.status.success(), "rules written without NET_ADMIN");
+}
