@@ -156,14 +156,53 @@ fn steady_queries(pod: &Netns, server: SocketAddr, count: u16, every: Duration) 
 }
 
 #[test]
-fn nodelocal_mode_in_namespaces() {
-    let needed = ["nft", "dig", "conntrack", "ss"];
+fn nodelocal_mode_with_nft_beside_kube_proxy_nftables() {
+    mode_in_namespaces("m", KubeProxy::Nftables, Backend::Nft);
+}
+
+#[test]
+fn nodelocal_mode_with_iptables_nft_beside_kube_proxy_iptables() {
+    mode_in_namespaces("j", KubeProxy::IptablesNft, Backend::IptablesNft);
+}
+
+#[test]
+fn nodelocal_mode_with_iptables_legacy_beside_kube_proxy_iptables() {
+    mode_in_namespaces("k", KubeProxy::IptablesLegacy, Backend::IptablesLegacy);
+}
+
+/// What flushes part of our rules behind the process's back, per backend.
+fn damage(backend: Backend) -> String {
+    let iptables = |v: &str| {
+        format!(
+            "iptables-{v} -t raw -F CLUSTERDNS-NODELOCAL-PRE; ip6tables-{v} -F CLUSTERDNS-NODELOCAL-IN"
+        )
+    };
+    match backend {
+        Backend::Nft => "nft flush table inet clusterdns-nodelocal".into(),
+        Backend::IptablesNft => iptables("nft"),
+        Backend::IptablesLegacy => iptables("legacy"),
+    }
+}
+
+/// The mode with `backend = "auto"` beside kube-proxy's stand-in in `mode`, which
+/// `auto` must find as `backend`.
+fn mode_in_namespaces(tag: &str, mode: KubeProxy, backend: Backend) {
+    let tools: &[&str] = match backend {
+        Backend::Nft => &["nft"],
+        Backend::IptablesNft => &["iptables-nft", "iptables-nft-save", "ip6tables-nft-save"],
+        Backend::IptablesLegacy => &[
+            "iptables-legacy",
+            "iptables-legacy-save",
+            "ip6tables-legacy-save",
+        ],
+    };
+    let needed = [tools, &["nft", "dig", "conntrack", "ss"]].concat();
     if let Some(why) = unavailable(&needed) {
-        eprintln!("SKIP nodelocal mode: {why}");
+        eprintln!("SKIP nodelocal mode ({}): {why}", backend.label());
         return;
     }
     let _serial = serial();
-    let topology = match Topology::build("m") {
+    let topology = match Topology::build(tag) {
         Ok(t) => t,
         Err(why) => {
             eprintln!("SKIP nodelocal mode: {why}");
@@ -171,7 +210,7 @@ fn nodelocal_mode_in_namespaces() {
         }
     };
     let (node, pod) = (&topology.node, &topology.pod);
-    topology.kube_proxy(KubeProxy::Nftables);
+    topology.kube_proxy(mode);
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_clusterdns");
     let up_file = cluster_file(dir.path(), "up.yaml", UP_ANSWER);
@@ -199,8 +238,8 @@ fn nodelocal_mode_in_namespaces() {
     let log_a = dir.path().join("a.log");
     let mut a = Instance::start(node, &config, &log_a);
     wait_ready(node, &log_a);
-    let listing = our_rules(node, Backend::Nft);
-    assert_one_copy(&listing, Backend::Nft);
+    let listing = our_rules(node, backend);
+    assert_one_copy(&listing, backend);
     node.sh("conntrack -F 2>/dev/null; conntrack -F -f ipv6 2>/dev/null; true");
     for server in [LOCAL_V4, CLUSTER_IP_V4, LOCAL_V6, CLUSTER_IP_V6] {
         for tcp in [false, true] {
@@ -211,24 +250,24 @@ fn nodelocal_mode_in_namespaces() {
     assert!(!tracked.contains("dport=53 "), "tracked:\n{tracked}");
     let metrics = http(node, METRICS, "/metrics").unwrap().1;
     for family in ["ipv4", "ipv6"] {
-        let labels = [("family", family), ("backend", "nft")];
+        let labels = [("family", family), ("backend", backend.label())];
         let steering = sample(&metrics, "clusterdns_nodecache_steering", &labels);
         assert_eq!(steering, Some(1.0), "{family}");
     }
 
     // Flushed rules and a deleted link: repaired within a reconcile or two, and after
     // many more exactly one copy of each rule.
-    node.sh("nft flush table inet clusterdns-nodelocal; ip link del nodelocaldns");
+    node.sh(&format!("{}; ip link del nodelocaldns", damage(backend)));
     assert!(
         eventually(Duration::from_secs(3), || {
-            our_rules(node, Backend::Nft) == listing
+            our_rules(node, backend) == listing
                 && node.try_sh("ip addr show nodelocaldns").status.success()
         }),
         "not repaired:\n{}",
         std::fs::read_to_string(&log_a).unwrap_or_default()
     );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(our_rules(node, Backend::Nft), listing);
+    assert_eq!(our_rules(node, backend), listing);
     for server in [CLUSTER_IP_V4, LOCAL_V6] {
         assert_eq!(
             dig(pod, server, false),
