@@ -55,6 +55,19 @@ impl Server {
     pub(crate) async fn start_nodelocal(config: Config) -> Result<Server, StartError> {
         let nl = config.nodelocal.clone().unwrap_or_default();
         let metrics = Metrics::new();
+        // node-cache's error types and the repairs at zero, so that a dashboard sees them
+        // from the start.
+        for label in [
+            "iptables",
+            "iptables_lock",
+            "interface_add",
+            "interface_check",
+        ] {
+            metrics.nodelocal.setup_errors.with_label_values(&[label]);
+        }
+        for step in ["link", "rules"] {
+            metrics.nodelocal.repairs.with_label_values(&[step]);
+        }
         let listen = nl.listen();
         let mut setup = NetworkSetup::new(nl.network());
         // The addresses must exist before they can be bound.
@@ -367,18 +380,6 @@ async fn reconcile_loop(mut setup: NetworkSetup, metrics: Arc<Metrics>, rules: A
     let period = setup.settings().reconcile_period;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // node-cache's error types, at zero, so that a dashboard sees them from the start.
-    for label in [
-        "iptables",
-        "iptables_lock",
-        "interface_add",
-        "interface_check",
-    ] {
-        metrics.nodelocal.setup_errors.with_label_values(&[label]);
-    }
-    for step in ["link", "rules"] {
-        metrics.nodelocal.repairs.with_label_values(&[step]);
-    }
     loop {
         ticks.tick().await;
         let done = setup.reconcile().await;

@@ -212,7 +212,16 @@ impl Config {
         blocks::check_chain("", &self.chain, self.hosts.as_ref())?;
         blocks::check_blocks(&self.listen, &self.blocks)?;
         if let Some(n) = &self.nodelocal {
-            // Its own listeners and endpoints: those of the default block are not used.
+            // Its own listeners and endpoints: what would be ignored is refused.
+            if self.listen != default_listen() {
+                let reason = "the NodeLocal mode answers at [nodelocal] addresses and cluster_ips on dns_port; remove listen";
+                return Err(Refusal::new("", "listen", reason));
+            }
+            if !self.blocks.is_empty() {
+                let reason =
+                    "the NodeLocal mode is one block of its own ([nodelocal]); remove [[blocks]]";
+                return Err(Refusal::new("blocks", "name", reason).entry(0));
+            }
             return n.check(&self.forward);
         }
         self.check_endpoints()

@@ -452,6 +452,16 @@ mod tests {
                 2,
                 "loop",
             ),
+            (
+                "listen = [\"127.0.0.1:53\"]\n[nodelocal]\n",
+                1,
+                "remove listen",
+            ),
+            (
+                "[nodelocal]\n[[blocks]]\nname = \"b\"\nlisten = [\"127.0.0.1:54\"]\n",
+                2,
+                "remove [[blocks]]",
+            ),
         ];
         for (text, line, reason) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -189,7 +189,8 @@ fn the_cluster_protocol_is_selectable() {
 }
 
 /// A stub domain added to the kube-dns ConfigMap is answered by its own upstream within
-/// the poll period; a broken ConfigMap keeps it and counts a failed reload.
+/// the poll period; a broken ConfigMap keeps it and counts a failed reload; the
+/// ConfigMap's upstreamNameservers take `.` over.
 #[test]
 fn configmap_stub_domains_are_applied_and_a_broken_one_is_kept_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -225,6 +226,25 @@ fn configmap_stub_domains_are_applied_and_a_broken_one_is_kept_out() {
     let before = stub.count();
     ask(nl.dns, "after.acme.local", RecordType::A);
     assert_eq!(stub.count(), before + 1, "the last good ConfigMap stays");
+
+    // upstreamNameservers replaces [forward]'s upstreams for `.`.
+    let nameservers = TestUpstream::start(Mode::Answer { ttl: 10 });
+    std::fs::write(cm.join("stubDomains"), "{}").unwrap();
+    let list = format!("[\"{}\"]", nameservers.addr);
+    std::fs::write(cm.join("upstreamNameservers"), list).unwrap();
+    let asked_external = external.count();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            n += 1;
+            ask(nl.dns, &format!("u{n}.example.org"), RecordType::A);
+            nameservers.count() > 0
+        }),
+        "upstreamNameservers was not applied"
+    );
+    let settled = external.count();
+    ask(nl.dns, "last.example.org", RecordType::A);
+    assert_eq!(external.count(), settled, "`.` still went to [forward]");
+    assert!(settled >= asked_external);
 }
 
 /// An upstream that is one of our own addresses is refused: in the file at validation,

@@ -156,14 +156,53 @@ fn steady_queries(pod: &Netns, server: SocketAddr, count: u16, every: Duration) 
 }
 
 #[test]
-fn nodelocal_mode_in_namespaces() {
-    let needed = ["nft", "dig", "conntrack", "ss"];
+fn nodelocal_mode_with_nft_beside_kube_proxy_nftables() {
+    mode_in_namespaces("m", KubeProxy::Nftables, Backend::Nft);
+}
+
+#[test]
+fn nodelocal_mode_with_iptables_nft_beside_kube_proxy_iptables() {
+    mode_in_namespaces("j", KubeProxy::IptablesNft, Backend::IptablesNft);
+}
+
+#[test]
+fn nodelocal_mode_with_iptables_legacy_beside_kube_proxy_iptables() {
+    mode_in_namespaces("k", KubeProxy::IptablesLegacy, Backend::IptablesLegacy);
+}
+
+/// What flushes part of our rules behind the process's back, per backend.
+fn damage(backend: Backend) -> String {
+    let iptables = |v: &str| {
+        format!(
+            "iptables-{v} -t raw -F CLUSTERDNS-NODELOCAL-PRE; ip6tables-{v} -F CLUSTERDNS-NODELOCAL-IN"
+        )
+    };
+    match backend {
+        Backend::Nft => "nft flush table inet clusterdns-nodelocal".into(),
+        Backend::IptablesNft => iptables("nft"),
+        Backend::IptablesLegacy => iptables("legacy"),
+    }
+}
+
+/// The mode with `backend = "auto"` beside kube-proxy's stand-in in `mode`, which
+/// `auto` must find as `backend`.
+fn mode_in_namespaces(tag: &str, mode: KubeProxy, backend: Backend) {
+    let tools: &[&str] = match backend {
+        Backend::Nft => &["nft"],
+        Backend::IptablesNft => &["iptables-nft", "iptables-nft-save", "ip6tables-nft-save"],
+        Backend::IptablesLegacy => &[
+            "iptables-legacy",
+            "iptables-legacy-save",
+            "ip6tables-legacy-save",
+        ],
+    };
+    let needed = [tools, &["nft", "dig", "conntrack", "ss"]].concat();
     if let Some(why) = unavailable(&needed) {
-        eprintln!("SKIP nodelocal mode: {why}");
+        eprintln!("SKIP nodelocal mode ({}): {why}", backend.label());
         return;
     }
     let _serial = serial();
-    let topology = match Topology::build("m") {
+    let topology = match Topology::build(tag) {
         Ok(t) => t,
         Err(why) => {
             eprintln!("SKIP nodelocal mode: {why}");
@@ -171,7 +210,7 @@ fn nodelocal_mode_in_namespaces() {
         }
     };
     let (node, pod) = (&topology.node, &topology.pod);
-    topology.kube_proxy(KubeProxy::Nftables);
+    topology.kube_proxy(mode);
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_clusterdns");
     let up_file = cluster_file(dir.path(), "up.yaml", UP_ANSWER);
@@ -199,8 +238,8 @@ fn nodelocal_mode_in_namespaces() {
     let log_a = dir.path().join("a.log");
     let mut a = Instance::start(node, &config, &log_a);
     wait_ready(node, &log_a);
-    let listing = our_rules(node, Backend::Nft);
-    assert_one_copy(&listing, Backend::Nft);
+    let listing = our_rules(node, backend);
+    assert_one_copy(&listing, backend);
     node.sh("conntrack -F 2>/dev/null; conntrack -F -f ipv6 2>/dev/null; true");
     for server in [LOCAL_V4, CLUSTER_IP_V4, LOCAL_V6, CLUSTER_IP_V6] {
         for tcp in [false, true] {
@@ -211,24 +250,24 @@ fn nodelocal_mode_in_namespaces() {
     assert!(!tracked.contains("dport=53 "), "tracked:\n{tracked}");
     let metrics = http(node, METRICS, "/metrics").unwrap().1;
     for family in ["ipv4", "ipv6"] {
-        let labels = [("family", family), ("backend", "nft")];
+        let labels = [("family", family), ("backend", backend.label())];
         let steering = sample(&metrics, "clusterdns_nodecache_steering", &labels);
         assert_eq!(steering, Some(1.0), "{family}");
     }
 
     // Flushed rules and a deleted link: repaired within a reconcile or two, and after
     // many more exactly one copy of each rule.
-    node.sh("nft flush table inet clusterdns-nodelocal; ip link del nodelocaldns");
+    node.sh(&format!("{}; ip link del nodelocaldns", damage(backend)));
     assert!(
         eventually(Duration::from_secs(3), || {
-            our_rules(node, Backend::Nft) == listing
+            our_rules(node, backend) == listing
                 && node.try_sh("ip addr show nodelocaldns").status.success()
         }),
         "not repaired:\n{}",
         std::fs::read_to_string(&log_a).unwrap_or_default()
     );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(our_rules(node, Backend::Nft), listing);
+    assert_eq!(our_rules(node, backend), listing);
     for server in [CLUSTER_IP_V4, LOCAL_V6] {
         assert_eq!(
             dig(pod, server, false),
@@ -284,4 +323,83 @@ fn nodelocal_mode_in_namespaces() {
         }
     }
     a.kill9();
+}
+
+/// Without NET_ADMIN (the capability dropped from the process), the setup errors are
+/// counted under node-cache's error types and DNS is still answered at an address that
+/// exists already; `/ready` says the rules are not in place.
+#[test]
+fn nodelocal_mode_without_net_admin_keeps_serving() {
+    if let Some(why) = unavailable(&["nft", "dig", "ss", "setpriv"]) {
+        eprintln!("SKIP nodelocal without NET_ADMIN: {why}");
+        return;
+    }
+    let _serial = serial();
+    let topology = match Topology::build("w") {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("SKIP nodelocal without NET_ADMIN: {why}");
+            return;
+        }
+    };
+    let (node, pod) = (&topology.node, &topology.pod);
+    node.sh(&format!(
+        "set -e\nip link add nodelocaldns type ifb\nip addr add {LOCAL_V4}/32 dev nodelocaldns"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_clusterdns");
+    let node_file = cluster_file(dir.path(), "node.yaml", NODE_ANSWER);
+    let mut cluster_args = vec!["--cluster-file", &node_file, "--listen", "127.0.0.1:5353"];
+    cluster_args.extend(EPHEMERAL_HTTP);
+    let _cluster = node.spawn(bin, &cluster_args);
+    node.wait_udp_listener("127.0.0.1", 5353);
+    let config = dir.path().join("nodelocal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[nodelocal]\nlink_kind = \"ifb\"\naddresses = [\"{LOCAL_V4}\"]\nbackend = \"nft\"\n\
+             reconcile_period_ms = 200\ncluster_dns = [\"127.0.0.1:5353\"]\n\
+             metrics_listen = \"{METRICS}\"\nkube_dns_dir = \"{}\"\n",
+            dir.path().join("kube-dns").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("w.log");
+    let child = node
+        .command("setpriv")
+        .args([
+            "--inh-caps=-net_admin",
+            "--bounding-set=-net_admin",
+            "--",
+            bin,
+        ])
+        .args(["--config", config.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _instance = Instance(child);
+    let errors = || {
+        let text = http(node, METRICS, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default();
+        let labels = [("errortype", "iptables")];
+        sample(&text, "coredns_nodecache_setup_errors_total", &labels).unwrap_or(0.0)
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || errors() >= 2.0),
+        "no setup error counted:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(dig(pod, LOCAL_V4, false), NODE_ANSWER);
+    assert_eq!(dig(pod, LOCAL_V4, true), NODE_ANSWER);
+    assert_eq!(http(node, PROBES, "/health").map(|r| r.0), Some(200));
+    assert_eq!(
+        http(node, PROBES, "/ready").map(|r| r.0),
+        Some(503),
+        "ready without its rules"
+    );
+    let listed = node.try_sh("nft list table inet clusterdns-nodelocal");
+    assert!(!listed.status.success(), "rules written without NET_ADMIN");
 }
