@@ -208,3 +208,33 @@ fn the_hosts_table_is_checked_like_the_rest_of_the_config() {
     );
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+/// The default block's chain follows a reload: a hosts stage put in answers at once, and
+/// taken out again, the names go on to the zone.
+#[test]
+fn a_reload_puts_the_hosts_stage_in_and_takes_it_out() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cluster.yaml"), sample_cluster()).unwrap();
+    let base = "[source]\nfile = \"cluster.yaml\"\n[forward]\nupstreams = []\n";
+    let mut s = TestServer::from_toml(dir.path(), base);
+    let web = "web.shop.svc.cluster.local";
+    assert_eq!(ask(s.udp(), web, RecordType::A).rdata(), ["10.96.100.10"]);
+    let path = dir.path().join("clusterdns.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "chain = [\"hosts\", \"kubernetes\"]\n{base}[hosts]\nentries = [\"10.1.1.1 {web}\"]\nzones = [\"shop.svc.cluster.local\"]\n"
+        ),
+    )
+    .unwrap();
+    s.reload_from(&path).unwrap();
+    assert_eq!(ask(s.udp(), web, RecordType::A).rdata(), ["10.1.1.1"]);
+    // Lacked in its zone, no fallthrough: SERVFAIL; other zones go on.
+    let db = "db.shop.svc.cluster.local";
+    assert_eq!(ask(s.udp(), db, RecordType::A).rcode(), "SERVFAIL");
+    let kube = "kubernetes.default.svc.cluster.local";
+    assert_eq!(ask(s.udp(), kube, RecordType::A).rdata(), ["10.96.0.1"]);
+    std::fs::write(&path, base).unwrap();
+    s.reload_from(&path).unwrap();
+    assert_eq!(ask(s.udp(), web, RecordType::A).rdata(), ["10.96.100.10"]);
+}
