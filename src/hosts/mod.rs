@@ -149,6 +149,13 @@ impl Hosts {
         }
         *seen = stamp;
         let text = std::fs::read_to_string(path).map_err(io)?;
+        // Written while we read (an editor, a ConfigMap update): read it again at the
+        // next check rather than publish half a file.
+        let after = std::fs::metadata(path).map_err(io)?;
+        if Seen::File(after.modified().map_err(io)?, after.len()) != stamp {
+            *seen = Seen::Never;
+            return Ok(false);
+        }
         let entries = table::parse_text(&text).map_err(|(line, reason)| HostsError::Line {
             path: path.clone(),
             line,
@@ -257,5 +264,64 @@ async fn poll(hosts: Weak<Hosts>, period: Duration) {
         if let Ok(Err(e)) = result {
             tracing::error!("hosts: {e}; the entries read last stay in use");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(hosts: &Hosts, name: &str) -> Option<Vec<std::net::Ipv4Addr>> {
+        let wire = ZoneName::parse(name).unwrap().wire;
+        hosts.table.load().addresses(&wire).map(|a| a.v4.clone())
+    }
+
+    #[test]
+    fn a_broken_file_is_named_at_its_line_and_the_last_good_table_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, "10.0.0.1 db.example\n").unwrap();
+        let settings = HostsSettings {
+            file: Some(path.clone()),
+            entries: vec![parse_line("10.0.0.9 inline.example").unwrap().unwrap()],
+            ..HostsSettings::default()
+        };
+        // Outside a runtime: no poller, the test checks the file itself.
+        let hosts = Hosts::start(settings);
+        assert_eq!(
+            lookup(&hosts, "db.example"),
+            Some(vec!["10.0.0.1".parse().unwrap()])
+        );
+        assert!(lookup(&hosts, "inline.example").is_some());
+        assert!(!hosts.check_file().unwrap(), "unchanged: not read again");
+
+        std::fs::write(&path, "10.0.0.2 db.example\n# fine\nnot-an-ip db.example\n").unwrap();
+        let err = hosts.check_file().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{}:3: \"not-an-ip\" is not an IP address", path.display())
+        );
+        assert_eq!(
+            lookup(&hosts, "db.example"),
+            Some(vec!["10.0.0.1".parse().unwrap()])
+        );
+        // Reported once, not at every check.
+        assert!(!hosts.check_file().unwrap());
+
+        std::fs::remove_file(&path).unwrap();
+        assert!(hosts.check_file().is_err());
+        assert!(!hosts.check_file().unwrap());
+        assert!(lookup(&hosts, "db.example").is_some());
+
+        std::fs::write(&path, "10.0.0.3 db.example\n").unwrap();
+        assert!(hosts.check_file().unwrap());
+        assert_eq!(
+            lookup(&hosts, "db.example"),
+            Some(vec!["10.0.0.3".parse().unwrap()])
+        );
+        assert!(
+            lookup(&hosts, "inline.example").is_some(),
+            "inline entries stay"
+        );
     }
 }

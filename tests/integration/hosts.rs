@@ -32,6 +32,14 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// Replaces the file whole (a new file renamed over it), so the server never reads it
+/// half written.
+fn replace(file: &Path, text: &str) {
+    let new = file.with_extension("new");
+    std::fs::write(&new, text).unwrap();
+    std::fs::rename(&new, file).unwrap();
+}
+
 fn ttls(a: &Answer) -> Vec<u32> {
     a.msg.answers.iter().map(|r| r.ttl).collect()
 }
@@ -134,7 +142,7 @@ fn a_changed_file_is_read_again_and_a_broken_one_keeps_the_last_good() {
     let db = || ask(s.udp(), "db.example", RecordType::A).rdata();
     assert_eq!(db(), ["10.0.0.1"]);
 
-    std::fs::write(&file, "10.0.0.2 db.example\n10.0.0.3 new.example\n").unwrap();
+    replace(&file, "10.0.0.2 db.example\n10.0.0.3 new.example\n");
     eventually("the changed file is read", || db() == ["10.0.0.2"]);
     assert_eq!(
         ask(s.udp(), "new.example", RecordType::A).rdata(),
@@ -143,7 +151,7 @@ fn a_changed_file_is_read_again_and_a_broken_one_keeps_the_last_good() {
 
     // A broken line: the whole file is refused and the last good table stays, through
     // as many polls as a good change needs above.
-    std::fs::write(&file, "10.0.0.4 db.example\nnot-an-address db.example\n").unwrap();
+    replace(&file, "10.0.0.4 db.example\nnot-an-address db.example\n");
     let until = Instant::now() + Duration::from_millis(500);
     while Instant::now() < until {
         assert_eq!(db(), ["10.0.0.2"]);
@@ -154,7 +162,7 @@ fn a_changed_file_is_read_again_and_a_broken_one_keeps_the_last_good() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(db(), ["10.0.0.2"]);
     // Fixed: read again.
-    std::fs::write(&file, "10.0.0.5 db.example\n").unwrap();
+    replace(&file, "10.0.0.5 db.example\n");
     eventually("the fixed file is read", || db() == ["10.0.0.5"]);
 }
 
@@ -199,4 +207,34 @@ fn the_hosts_table_is_checked_like_the_rest_of_the_config() {
         ),
     );
     assert!(ok.is_ok(), "{ok:?}");
+}
+
+/// The default block's chain follows a reload: a hosts stage put in answers at once, and
+/// taken out again, the names go on to the zone.
+#[test]
+fn a_reload_puts_the_hosts_stage_in_and_takes_it_out() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cluster.yaml"), sample_cluster()).unwrap();
+    let base = "[source]\nfile = \"cluster.yaml\"\n[forward]\nupstreams = []\n";
+    let mut s = TestServer::from_toml(dir.path(), base);
+    let web = "web.shop.svc.cluster.local";
+    assert_eq!(ask(s.udp(), web, RecordType::A).rdata(), ["10.96.100.10"]);
+    let path = dir.path().join("clusterdns.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "chain = [\"hosts\", \"kubernetes\"]\n{base}[hosts]\nentries = [\"10.1.1.1 {web}\"]\nzones = [\"shop.svc.cluster.local\"]\n"
+        ),
+    )
+    .unwrap();
+    s.reload_from(&path).unwrap();
+    assert_eq!(ask(s.udp(), web, RecordType::A).rdata(), ["10.1.1.1"]);
+    // Lacked in its zone, no fallthrough: SERVFAIL; other zones go on.
+    let db = "db.shop.svc.cluster.local";
+    assert_eq!(ask(s.udp(), db, RecordType::A).rcode(), "SERVFAIL");
+    let kube = "kubernetes.default.svc.cluster.local";
+    assert_eq!(ask(s.udp(), kube, RecordType::A).rdata(), ["10.96.0.1"]);
+    std::fs::write(&path, base).unwrap();
+    s.reload_from(&path).unwrap();
+    assert_eq!(ask(s.udp(), web, RecordType::A).rdata(), ["10.96.100.10"]);
 }
