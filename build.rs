@@ -22,18 +22,36 @@ fn main() {
     let rustc = output(&rustc, &["--version"]).unwrap_or_else(|| "rustc".into());
     println!("cargo:rustc-env=CLUSTERDNS_COMMIT={commit}");
     println!("cargo:rustc-env=CLUSTERDNS_RUSTC={rustc}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/index");
+    // Rebuild when the commit moves, not when the index does: `git status` rewrites
+    // .git/index, and watching it rebuilt the release binary after every status.
+    for path in git_paths() {
+        println!("cargo:rerun-if-changed={path}");
+    }
     println!("cargo:rerun-if-env-changed=CLUSTERDNS_COMMIT");
 }
 
-fn git_commit() -> String {
-    let commit =
-        output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
-    if dirty {
-        format!("{commit}-dirty")
-    } else {
-        commit
+/// HEAD and the ref it points at (or packed-refs), wherever this checkout keeps them (a
+/// worktree's .git is a file). None outside a repository: a path that does not exist
+/// would make cargo run this script on every build.
+fn git_paths() -> Vec<String> {
+    let mut paths = Vec::new();
+    if let Some(head) = output("git", &["rev-parse", "--git-path", "HEAD"]) {
+        paths.push(head);
     }
+    if let Some(name) = output("git", &["symbolic-ref", "-q", "HEAD"])
+        && let Some(file) = output("git", &["rev-parse", "--git-path", &name])
+    {
+        paths.push(file);
+    }
+    if let Some(packed) = output("git", &["rev-parse", "--git-path", "packed-refs"]) {
+        paths.push(packed);
+    }
+    paths.retain(|p| std::path::Path::new(p).exists());
+    paths
+}
+
+/// The commit built from. Not marked dirty: that would mean watching the index, which
+/// every `git status` touches.
+fn git_commit() -> String {
+    output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into())
 }
