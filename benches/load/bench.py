@@ -506,7 +506,11 @@ METRICS = ["cpu0_other_share", "cpu0_steal_share", "cpu1_steal_share", "qps", "s
            "p50_whole_ms", "p99_whole_ms", "p999_whole_ms", "dnsperf_cpu_share", "rss_kb", "pss_kb", "hwm_kb", "tta_p50_ms", "tta_p99_ms",
            "tta_max_ms", "tta_mean_ms", "changes_per_s", "unanswered_at_end", "avg_response_bytes"]
 
-ORDER = ["authoritative", "cache", "latency", "churn", "memory"]
+ORDER = ["authoritative", "cache", "nodelocal", "latency", "churn", "memory"]
+# Scenarios measured only at a fixed offered rate, by CPU per answered query.
+FIXED_SCENARIOS = ("authoritative", "cache", "nodelocal")
+# The server the peers of a scenario are compared with (ratio column).
+SUBJECT = {"nodelocal": "clusterdns-nodelocal"}
 
 
 def median_of(values):
@@ -573,7 +577,8 @@ def cmd_report(a):
         # Saturation first, then the fixed rates in increasing order, then named variants.
         vkey = ((0, 0) if not variant else (1, int(variant)) if variant.isdigit()
                 else (2, {"steady": "0"}.get(variant, variant)))
-        servers = ["clusterdns", "clusterdns-baseline", "nsd", "knot", "unbound"]
+        servers = ["clusterdns", "clusterdns-nodelocal", "clusterdns-zone", "clusterdns-baseline",
+                   "nsd", "knot", "unbound"]
         return (s, vkey, servers.index(row["server"]) if row["server"] in servers else 9, row["server"])
 
     rows.sort(key=sort_key)
@@ -587,12 +592,13 @@ def cmd_report(a):
     by_key = {(r["scenario"], r["variant"], r["server"]): r for r in rows}
     for r in rows:
         m = headline.get(r["scenario"])
-        fixed = r["scenario"] in ("authoritative", "cache") and (r["variant"] or "").isdigit()
+        fixed = r["scenario"] in FIXED_SCENARIOS and (r["variant"] or "").isdigit()
         if fixed:
             m = "cpu_us_per_query"
-        if not m or r["server"] == "clusterdns" or r["status"] != "ok":
+        subject = SUBJECT.get(r["scenario"], "clusterdns")
+        if not m or r["server"] == subject or r["status"] != "ok":
             continue
-        cd = by_key.get((r["scenario"], r["variant"], "clusterdns"))
+        cd = by_key.get((r["scenario"], r["variant"], subject))
         if cd and cd.get(m) and r.get(m):
             r["clusterdns_ratio"] = round(r[m] / cd[m] if fixed else cd[m] / r[m], 3)
             r["ratio_metric"] = m
@@ -665,7 +671,7 @@ def cmd_report(a):
         notes.append("latency percentiles leave out each run's first second (dnsperf's start-up "
                      "burst); p99 over the whole run: " + ", ".join(
                          f"{r['server']} @{r['variant']} {r['p99_whole_ms']:.3f} ms" for r in lat))
-    fixed_rows = [r for r in rows if r["scenario"] in ("authoritative", "cache")
+    fixed_rows = [r for r in rows if r["scenario"] in FIXED_SCENARIOS
                   and (r["variant"] or "").isdigit() and r.get("per_run")]
     if fixed_rows:
         notes.append("CPU µs per answered query at a fixed offered rate, each run (the spread): " + "; ".join(

@@ -23,7 +23,8 @@ Usage: benches/load/run.sh [options] [-- clusterdns-synth options]
   --runs N           runs per measurement, the median is reported [3; --quick: 1]
   --seconds S        length of each dnsperf run [10; --quick: 2]
   --scenarios LIST   comma-separated subset of
-                     authoritative,cache,latency,churn,memory [all; --quick: all but cache]
+                     authoritative,cache,nodelocal,latency,churn,memory
+                     [all; --quick: all but cache and nodelocal]
   --rate QPS         the fixed offered rate at which authoritative and cache also measure
                      every server's CPU time per answered query [100000; --quick: 20000]
   --baseline-bin P   also run this clusterdns binary (e.g. one built from an older commit)
@@ -66,7 +67,7 @@ if [ "$quick" = 1 ]; then
     peers=()
 else
     runs=${runs:-3} seconds=${seconds:-10}
-    scenarios=${scenarios:-authoritative,cache,latency,churn,memory}
+    scenarios=${scenarios:-authoritative,cache,nodelocal,latency,churn,memory}
     out=${out:-$here/results.json}
     [ ${#synth_args[@]} -gt 0 ] || synth_args=(--endpoints-per-headless 5)
     rates=(10000 50000)
@@ -80,12 +81,16 @@ if [ -n "$baseline_bin" ]; then
 fi
 want() { case ",$scenarios," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for s in ${scenarios//,/ }; do
-    case "$s" in authoritative|cache|latency|churn|memory) ;; *) echo "run.sh: unknown scenario $s" >&2; exit 2 ;; esac
+    case "$s" in authoritative|cache|nodelocal|latency|churn|memory) ;; *) echo "run.sh: unknown scenario $s" >&2; exit 2 ;; esac
 done
-if [ "$quick" = 1 ] && want cache; then
-    echo "run.sh: --quick runs clusterdns only; the cache scenario needs Knot and Unbound" >&2
+if [ "$quick" = 1 ] && { want cache || want nodelocal; }; then
+    echo "run.sh: --quick runs clusterdns only; the cache and nodelocal scenarios need Knot and Unbound" >&2
     exit 2
 fi
+# The nodelocal scenario compares a NodeLocal cache hit with the cluster zone's answer
+# (the clusterdns of the authoritative scenario) and with Unbound's cache hit (the cache
+# scenario's Unbound, forwarding to the same Knot).
+uses_cache_setup() { want cache || want nodelocal; }
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '\nrun.sh: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -134,10 +139,10 @@ if [ "$quick" = 0 ]; then
     if want authoritative || want latency || want memory; then
         command -v nsd >/dev/null || need+=(nsd)
     fi
-    if want authoritative || want memory || want cache; then
+    if want authoritative || want memory || uses_cache_setup; then
         command -v knotd >/dev/null || need+=(knot)
     fi
-    if want cache; then
+    if uses_cache_setup; then
         command -v unbound >/dev/null || need+=(unbound)
     fi
 fi
@@ -179,9 +184,10 @@ taskset -cp 1 $$ >/dev/null
 records="$work/records.jsonl"
 : >"$records"
 mkdir -p "$work/out"
-read -r -a ports <<<"$(python3 "$bench" ports 8 | tr '\n' ' ')"
+read -r -a ports <<<"$(python3 "$bench" ports 10 | tr '\n' ' ')"
 port_cd=${ports[0]} port_nsd=${ports[1]} port_knot=${ports[2]} port_unbound=${ports[3]}
 port_cdfwd=${ports[4]} port_churn=${ports[5]} port_base=${ports[6]} port_basefwd=${ports[7]}
+port_nl=${ports[8]} port_nlhealth=${ports[9]}
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(loadavg)
@@ -268,11 +274,13 @@ first_error() { grep -m1 -iE 'error|cannot|failed|clusterdns:' "$1" 2>/dev/null 
 
 servers=()
 declare -A pid_of port_of
-if want authoritative || want latency || want memory; then
+if want authoritative || want latency || want memory || want nodelocal; then
     cd_cluster_config "$work/clusterdns.toml" "$port_cd" "$data/cluster.yaml"
     log "starting clusterdns on 127.0.0.1:$port_cd"
     RUST_LOG=warn start clusterdns "$clusterdns" --config "$work/clusterdns.toml"
     pid_of[clusterdns]=$pid port_of[clusterdns]=$port_cd
+    # The cache scenario reuses the name `clusterdns` for its forwarder.
+    pid_of[clusterdns-zone]=$pid port_of[clusterdns-zone]=$port_cd
     verify_cluster clusterdns "$port_cd" "$pid" || die "clusterdns does not answer"
     servers+=(clusterdns)
     if [ -n "$baseline_bin" ]; then
@@ -323,11 +331,11 @@ EOF
 fi
 
 knot_zones="cluster.local 10.in-addr.arpa"
-if [ "$quick" = 0 ] && { want authoritative || want memory || want cache; }; then
+if [ "$quick" = 0 ] && { want authoritative || want memory || uses_cache_setup; }; then
     mkdir -p "$work/knot/run" "$work/knot/db" "$work/knot/zones"
     ln -f "$data/cluster.local.zone" "$data/10.in-addr.arpa.zone" "$work/knot/zones/" 2>/dev/null ||
         cp "$data/cluster.local.zone" "$data/10.in-addr.arpa.zone" "$work/knot/zones/"
-    if want cache; then
+    if uses_cache_setup; then
         python3 "$bench" example-zone --zone "$work/knot/zones/example.org.zone" \
             --queries "$data/cache-queries.txt" --names 10000
         knot_zones="$knot_zones example.org"
@@ -362,7 +370,7 @@ EOF
     start knot knotd -c "$work/knot/knot.conf"
     pid_of[knot]=$pid port_of[knot]=$port_knot
     verify_cluster knot "$port_knot" "$pid" || die "Knot DNS does not answer"
-    if want cache; then
+    if uses_cache_setup; then
         wait_answer knot "$port_knot" "$pid" "host-00000.example.org A" 198.18.1.1 30 ||
             die "Knot DNS does not answer example.org"
     fi
@@ -421,7 +429,7 @@ if want latency; then
 fi
 
 # ------------------------------------------------------------------ cache
-if want cache; then
+if uses_cache_setup; then
     cat >"$work/unbound.conf" <<EOF
 server:
     interface: 127.0.0.1@$port_unbound
@@ -455,6 +463,8 @@ EOF
     pid_of[unbound]=$pid port_of[unbound]=$port_unbound
     wait_answer unbound "$port_unbound" "$pid" "host-00000.example.org A" 198.18.1.1 30 ||
         die "Unbound does not answer"
+fi
+if want cache; then
     cache_servers=()
 
     # clusterdns's forwarder: run the scenario only if the config accepts a [forward] table.
@@ -519,6 +529,56 @@ EOF
     done
     for s in "${cache_servers[@]}"; do
         record mem --record "$records" --scenario memory --variant cache --server "$s" --pid "${pid_of[$s]}"
+    done
+fi
+
+# ------------------------------------------------------------------ nodelocal
+# clusterdns in NodeLocal mode on loopback (no link, no rules: those are the netns
+# tests' business): the cluster zone to the clusterdns above, `.` to Knot. Its cache hits
+# on the example.org names against Unbound's on the same names, and against the zone
+# path of the clusterdns above, at the same fixed rate; its memory after 10,000 answers.
+if want nodelocal; then
+    cat >"$work/nodelocal.toml" <<EOF
+[server]
+udp_workers = 1
+[nodelocal]
+addresses = ["127.0.0.1"]
+dns_port = $port_nl
+setup_interface = false
+setup_rules = false
+cluster_dns = ["127.0.0.1:$port_cd"]
+kube_dns_dir = "$work/kube-dns"
+health_listen = "127.0.0.1:$port_nlhealth"
+metrics_listen = ""
+[forward]
+upstreams = ["127.0.0.1:$port_knot"]
+[health]
+lameduck = 0
+EOF
+    log "starting clusterdns in NodeLocal mode on 127.0.0.1:$port_nl"
+    RUST_LOG=warn start clusterdns-nodelocal "$clusterdns" --config "$work/nodelocal.toml"
+    pid_of[clusterdns-nodelocal]=$pid port_of[clusterdns-nodelocal]=$port_nl
+    wait_answer clusterdns-nodelocal "$port_nl" "$pid" "host-00000.example.org A" 198.18.1.1 30 ||
+        die "clusterdns (NodeLocal mode) does not answer example.org names"
+    wait_answer clusterdns-nodelocal "$port_nl" "$pid" "kube-dns.kube-system.svc.cluster.local A" 10.96.0.10 30 ||
+        die "clusterdns (NodeLocal mode) does not answer cluster names"
+    nl_servers=(clusterdns-nodelocal unbound)
+    for s in "${nl_servers[@]}"; do
+        log "nodelocal: warming $s (one pass over the 10,000 names)"
+        taskset -c 1 dnsperf -s 127.0.0.1 -p "${port_of[$s]}" -d "$data/cache-queries.txt" -n 1 \
+            -l 30 -Q 5000 -c 8 -T 1 -q 500 -t 2 >"$work/out/nl-warm-$s.txt" 2>&1 ||
+            log "WARNING: warm-up of $s failed"
+    done
+    record mem --record "$records" --scenario memory --variant nodelocal-10k \
+        --server clusterdns-nodelocal --pid "${pid_of[clusterdns-nodelocal]}"
+    log "nodelocal: CPU per answered query at $fixed_rate QPS offered (NodeLocal and Unbound cache hits, the zone path) × $runs runs"
+    for run in $(seq "$runs"); do
+        for s in "${nl_servers[@]}"; do
+            perf nodelocal "$fixed_rate" "$s" "$run" --rate "$fixed_rate" -- "${perf_base[@]}" \
+                "${perf_fixed[@]}" -p "${port_of[$s]}" -d "$data/cache-queries.txt"
+        done
+        perf nodelocal "$fixed_rate" clusterdns-zone "$run" --rate "$fixed_rate" -- "${perf_base[@]}" \
+            "${perf_fixed[@]}" -p "${port_of[clusterdns-zone]}" -d "$data/queries.txt"
     done
 fi
 
