@@ -10,6 +10,9 @@
 //! service's view, publication, PTR difference), alternating between two versions so
 //! every iteration is a real change.
 //!
+//! `axfr_whole_zone`: a complete zone transfer of `cluster.local` — every message built
+//! (each name looked up through the zone's own answers, records copied), none sent.
+//!
 //! Run: `cargo bench --bench zone`
 
 use std::path::Path;
@@ -22,6 +25,7 @@ use clusterdns::server::{Chain, Driver, Observer, Origin, Replier, Stage, Step, 
 use clusterdns::source::ClusterEvent;
 use clusterdns::source::file;
 use clusterdns::source::objects::ClusterObject;
+use clusterdns::zone::transfer::ZoneTransfer;
 use clusterdns::zone::{ClusterIndex, ClusterZone, IndexSettings, ZoneSettings};
 use clusterdns_testkit::synth::{SynthCluster, SynthParams};
 use divan::{AllocProfiler, Bencher, black_box};
@@ -196,5 +200,21 @@ fn slice_update(bencher: Bencher) {
     bencher.bench_local(|| {
         i += 1;
         loaded.index.apply(versions[i % 2].clone());
+    });
+}
+
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn axfr_whole_zone(bencher: Bencher) {
+    let loaded = LOADED.lock().unwrap();
+    let zone = loaded.index.zone().clone();
+    let packet = query("cluster.local", 252);
+    let mut out = Vec::with_capacity(65536);
+    bencher.bench_local(|| {
+        let mut transfer = ZoneTransfer::start(zone.clone(), settings(), &packet).unwrap();
+        let mut messages = 1;
+        while transfer.next_message(&mut out) {
+            messages += 1;
+        }
+        black_box(messages)
     });
 }

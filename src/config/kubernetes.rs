@@ -142,6 +142,7 @@ impl KubernetesConfig {
             fallthrough: self.fallthrough.clone(),
             ptr_zone_wire,
             listen_ips: Box::new([]),
+            transfer_to: Vec::new(),
         }
     }
 

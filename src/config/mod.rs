@@ -15,6 +15,7 @@ mod log;
 mod position;
 mod server;
 mod source;
+mod transfer;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use log::LogConfig;
 pub use position::Refusal;
 pub use server::ServerConfig;
 pub use source::SourceConfig;
+pub use transfer::TransferConfig;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -77,6 +79,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub transfer: TransferConfig,
     /// Server blocks beside the default one.
     #[serde(default)]
     pub blocks: Vec<BlockConfig>,
@@ -106,6 +110,7 @@ impl Default for Config {
             ready: ReadyConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            transfer: TransferConfig::default(),
             blocks: Vec::new(),
         }
     }
@@ -237,6 +242,7 @@ impl Config {
             .collect();
         ZoneSettings {
             listen_ips,
+            transfer_to: self.transfer.to.clone(),
             ..self.kubernetes.zone_settings()
         }
     }

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::acl::Cidr;
 use crate::wire::{QName, ZoneName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -29,6 +30,8 @@ pub struct ZoneSettings {
     /// The addresses of `ns.dns.Z` when the cluster has no `kube-system/kube-dns`
     /// service: the specific addresses we listen on (CoreDNS falls back the same way).
     pub listen_ips: Box<[IpAddr]>,
+    /// Clients that may take the zone by AXFR (`[transfer] to`); empty: nobody.
+    pub transfer_to: Vec<Cidr>,
 }
 
 impl ZoneSettings {
@@ -39,6 +42,11 @@ impl ZoneSettings {
             .iter()
             .filter_map(|z| name.zone_start(&z.labels).map(|start| (start, z.reverse)))
             .min_by_key(|(start, _)| *start)
+    }
+
+    /// Whether `client` may transfer the zones.
+    pub fn may_transfer(&self, client: IpAddr) -> bool {
+        self.transfer_to.iter().any(|c| c.contains(client))
     }
 
     pub fn falls_through(&self, name: &QName<'_>) -> bool {

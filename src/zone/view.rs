@@ -260,6 +260,34 @@ impl ClusterZone {
         self.set_synced();
     }
 
+    /// Every service's key, sorted: a snapshot for walking the zone (a transfer), taken
+    /// without holding the map while the walk awaits.
+    pub fn service_keys(&self) -> Vec<ServiceKey> {
+        let mut keys: Vec<ServiceKey> = self.services.pin().keys().cloned().collect();
+        keys.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        keys
+    }
+
+    /// Every address with a reverse name, sorted (a snapshot, as [`Self::service_keys`]).
+    pub fn ptr_addresses(&self) -> Vec<IpAddr> {
+        let mut ips: Vec<IpAddr> = self.ptr.pin().keys().copied().collect();
+        ips.sort();
+        ips
+    }
+
+    /// Every (pod address, namespace) known (`pods verified` only), sorted and distinct.
+    pub fn pod_addresses(&self) -> Vec<(IpAddr, Arc<str>)> {
+        let mut pods: Vec<(IpAddr, Arc<str>)> = self
+            .pods
+            .pin()
+            .iter()
+            .flat_map(|(ip, nss)| nss.as_slice().iter().map(|ns| (*ip, ns.clone())))
+            .collect();
+        pods.sort();
+        pods.dedup();
+        pods
+    }
+
     pub fn service_count(&self) -> usize {
         self.services.len()
     }

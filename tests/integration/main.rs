@@ -25,6 +25,7 @@ mod readme;
 mod spec_edges;
 mod spec_generated;
 mod spec_sample;
+mod transfer;
 mod upstream;
 mod wire;
 mod zone_options;
