@@ -274,6 +274,7 @@ impl Server {
             ready: Arc::new(move || drivers.iter().all(|d| d.chain().is_ready())),
             metrics: self.metrics.clone(),
             draining: self.draining.clone(),
+            explain: self.config.explain.http.then(|| self.driver.clone()),
         }
     }
 

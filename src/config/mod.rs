@@ -9,6 +9,7 @@ mod blocks;
 mod cache;
 mod de;
 mod endpoints;
+mod explain;
 mod forward;
 mod kubernetes;
 mod log;
@@ -31,6 +32,7 @@ use position::Positions;
 pub use blocks::{BlockConfig, StageName};
 pub use cache::CacheConfig;
 pub use endpoints::{HealthConfig, MetricsConfig, ReadyConfig};
+pub use explain::ExplainConfig;
 pub use forward::{ForwardConfig, Upstream};
 pub use kubernetes::{DEFAULT_TTL, KubernetesConfig};
 pub use log::LogConfig;
@@ -81,6 +83,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub transfer: TransferConfig,
+    #[serde(default)]
+    pub explain: ExplainConfig,
     /// Server blocks beside the default one.
     #[serde(default)]
     pub blocks: Vec<BlockConfig>,
@@ -111,6 +115,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             transfer: TransferConfig::default(),
+            explain: ExplainConfig::default(),
             blocks: Vec::new(),
         }
     }
@@ -243,6 +248,7 @@ impl Config {
         ZoneSettings {
             listen_ips,
             transfer_to: self.transfer.to.clone(),
+            explain_dns: self.explain.dns,
             ..self.kubernetes.zone_settings()
         }
     }

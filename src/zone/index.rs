@@ -14,7 +14,7 @@ use super::objects::{
 
 use super::names::{dashed_ip, external_name_wire};
 use super::view::{
-    ClusterZone, EndpointView, Names, PtrTarget, ServiceKey, ServiceKind, ServiceView,
+    ClusterZone, EndpointView, Names, PtrTarget, ServiceKey, ServiceKind, ServiceView, SliceSeen,
 };
 
 /// What the index needs from the configuration.
@@ -441,6 +441,7 @@ impl ClusterIndex {
             },
         };
         let mut endpoints = Vec::new();
+        let mut seen = Vec::new();
         if !matches!(s.kind, ServiceType::ExternalName(_)) {
             for slice in self
                 .slices_per_service
@@ -449,6 +450,11 @@ impl ClusterIndex {
                 .flatten()
                 .filter_map(|name| self.slices.get(&(key.namespace.clone(), name.clone())))
             {
+                seen.push(SliceSeen {
+                    name: slice.name.clone(),
+                    endpoints: slice.endpoints.len() as u32,
+                    ready: slice.endpoints.iter().filter(|e| e.ready).count() as u32,
+                });
                 for e in slice.endpoints.iter().filter(|e| e.ready) {
                     for addr in e.addresses.iter() {
                         endpoints.push(EndpointView {
@@ -486,6 +492,7 @@ impl ClusterIndex {
             endpoints: endpoints.into(),
             v4: v4.into(),
             v6: v6.into(),
+            slices: seen.into(),
         }
     }
 

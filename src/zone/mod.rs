@@ -3,10 +3,13 @@
 //! answers ([`records`]).
 
 pub mod acl;
+pub mod explain;
 pub mod index;
 pub mod names;
 pub mod objects;
 pub mod records;
+mod render;
+pub mod search;
 pub mod settings;
 pub mod transfer;
 pub mod view;

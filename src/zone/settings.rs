@@ -32,6 +32,20 @@ pub struct ZoneSettings {
     pub listen_ips: Box<[IpAddr]>,
     /// Clients that may take the zone by AXFR (`[transfer] to`); empty: nobody.
     pub transfer_to: Vec<Cidr>,
+    /// Answer TXT `<name>.explain.<zone>` with why `<name>` answers as it does.
+    pub explain_dns: bool,
+    /// What the index was told to leave out, for explanations.
+    pub exposure: Exposure,
+}
+
+/// The `namespaces` and `labels` options: the index never sees what they leave out, so
+/// an explanation reads them to say why a name is unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// Namespaces served; empty: every namespace.
+    pub namespaces: Vec<String>,
+    /// The label selector services and slices must match, if any.
+    pub labels: Option<String>,
 }
 
 impl ZoneSettings {

@@ -46,6 +46,18 @@ pub struct ServiceView {
     /// Distinct ready addresses, for headless A/AAAA answers.
     pub v4: Box<[Ipv4Addr]>,
     pub v6: Box<[Ipv6Addr]>,
+    /// The EndpointSlices the endpoints came from, with what they held: no answer reads
+    /// it; it tells the person asking why a name has no address (`clusterdns explain`).
+    pub slices: Box<[SliceSeen]>,
+}
+
+/// An EndpointSlice of a service, as counted when its view was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceSeen {
+    pub name: Arc<str>,
+    /// Endpoints in it (each may hold several addresses), and how many are ready.
+    pub endpoints: u32,
+    pub ready: u32,
 }
 
 impl ServiceView {

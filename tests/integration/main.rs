@@ -7,6 +7,7 @@ mod client;
 mod config_files;
 mod corefile_import;
 mod dual_stack;
+mod explain;
 mod file_source;
 mod forward;
 mod harness;
