@@ -10,6 +10,10 @@
 //! service's view, publication, PTR difference), alternating between two versions so
 //! every iteration is a real change.
 //!
+//! `answer_nxdomain_search_path` against `answer_nxdomain_search_path_counted`: the
+//! same search-path expansion with `[search_path] metrics` off and on — what reading
+//! each answered name as an expansion and counting it costs.
+//!
 //! `axfr_whole_zone`: a complete zone transfer of `cluster.local` — every message built
 //! (each name looked up through the zone's own answers, records copied), none sent.
 //!
@@ -180,6 +184,33 @@ fn answer_ptr(bencher: Bencher) {
 fn answer_nxdomain_search_path(bencher: Bencher) {
     let name = format!("{}.ns-001.svc.cluster.local", service_name(false));
     answer(bencher, &name, 1);
+}
+
+#[divan::bench]
+fn answer_nxdomain_search_path_counted(bencher: Bencher) {
+    let name = format!("{}.ns-001.svc.cluster.local", service_name(false));
+    let mut loaded = LOADED.lock().unwrap();
+    let zone = loaded.index.zone().clone();
+    zone.set_search_path_counter(Metrics::new().search_path.clone());
+    let counted = ZoneSettings {
+        search_path_top: 20,
+        ..settings()
+    };
+    let chain = Chain {
+        stages: vec![Stage::Zone(ZoneStage {
+            zone,
+            settings: counted,
+        })],
+    };
+    let driver = {
+        // The driver keeps the runtime it is made in.
+        let _entered = loaded._runtime.enter();
+        Driver::new(chain, Metrics::new().panics.clone())
+    };
+    let previous = std::mem::replace(&mut loaded.driver, driver);
+    drop(loaded);
+    answer(bencher, &name, 1);
+    LOADED.lock().unwrap().driver = previous;
 }
 
 #[divan::bench]

@@ -488,6 +488,7 @@ pub(crate) fn start_source(
     metrics: &Metrics,
 ) -> Result<SourceHandle, StartError> {
     let stop = Shutdown::new();
+    zone.set_search_path_counter(metrics.search_path.clone());
     let mut index = ClusterIndex::new(zone.clone(), config.index_settings());
     index.set_programming_metric(metrics.programming_duration.clone());
     let mut threads = Vec::new();

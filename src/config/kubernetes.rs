@@ -149,6 +149,7 @@ impl KubernetesConfig {
                 namespaces: self.namespaces.clone(),
                 labels: self.labels.clone(),
             },
+            search_path_top: 0,
         }
     }
 

@@ -14,6 +14,7 @@ mod forward;
 mod kubernetes;
 mod log;
 mod position;
+mod search_path;
 mod server;
 mod source;
 mod transfer;
@@ -37,6 +38,7 @@ pub use forward::{ForwardConfig, Upstream};
 pub use kubernetes::{DEFAULT_TTL, KubernetesConfig};
 pub use log::LogConfig;
 pub use position::Refusal;
+pub use search_path::SearchPathConfig;
 pub use server::ServerConfig;
 pub use source::SourceConfig;
 pub use transfer::TransferConfig;
@@ -85,6 +87,8 @@ pub struct Config {
     pub transfer: TransferConfig,
     #[serde(default)]
     pub explain: ExplainConfig,
+    #[serde(default)]
+    pub search_path: SearchPathConfig,
     /// Server blocks beside the default one.
     #[serde(default)]
     pub blocks: Vec<BlockConfig>,
@@ -116,6 +120,7 @@ impl Default for Config {
             log: LogConfig::default(),
             transfer: TransferConfig::default(),
             explain: ExplainConfig::default(),
+            search_path: SearchPathConfig::default(),
             blocks: Vec::new(),
         }
     }
@@ -249,6 +254,7 @@ impl Config {
             listen_ips,
             transfer_to: self.transfer.to.clone(),
             explain_dns: self.explain.dns,
+            search_path_top: self.search_path.counted_namespaces(),
             ..self.kubernetes.zone_settings()
         }
     }

@@ -136,3 +136,62 @@ fn names_an_object(zone: &ClusterZone, labels: &[&[u8]], zone_start: usize, zona
     };
     zone.with_service(svc.namespace, svc.service, |v| v.is_some())
 }
+
+/// How many search-path expansions the zone answered, per querying namespace, search
+/// domain and rcode: `clusterdns_search_path_queries_total`. The `namespace` label is
+/// bounded: the first `top` namespaces that make expansions get their own value (busy
+/// namespaces show up first), every later one counts under `other`, and the `svc` and
+/// `zone` domains, which carry no namespace, under `""`. A namespace keeps its label
+/// once given, so every series only ever grows, as a Prometheus counter must.
+pub struct SearchPathCounter {
+    counter: prometheus::IntCounterVec,
+    named: papaya::HashSet<std::sync::Arc<str>>,
+    given: std::sync::atomic::AtomicUsize,
+}
+
+impl SearchPathCounter {
+    pub fn new(counter: prometheus::IntCounterVec) -> Self {
+        SearchPathCounter {
+            counter,
+            named: papaya::HashSet::new(),
+            given: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts `name` if it is a search-path expansion; `top` namespaces get a label.
+    pub fn observe(
+        &self,
+        zone: &ClusterZone,
+        name: &QName<'_>,
+        zone_start: usize,
+        rcode: crate::wire::Rcode,
+        top: usize,
+    ) {
+        let Some(x) = expansion(zone, name, zone_start) else {
+            return;
+        };
+        let named = self.named.pin();
+        let label = match x.namespace.map(std::str::from_utf8) {
+            None => "",
+            Some(Err(_)) => "other",
+            Some(Ok(ns)) => match named.get(&super::view::NamespaceRef(ns.as_bytes())) {
+                Some(known) => known,
+                None if self
+                    .given
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    < top =>
+                {
+                    named.insert(ns.into());
+                    ns
+                }
+                None => {
+                    // Stays at `top` and above; no wrap in any real lifetime.
+                    "other"
+                }
+            },
+        };
+        self.counter
+            .with_label_values(&[label, x.domain.label(), rcode.name()])
+            .inc();
+    }
+}

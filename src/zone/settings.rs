@@ -36,6 +36,9 @@ pub struct ZoneSettings {
     pub explain_dns: bool,
     /// What the index was told to leave out, for explanations.
     pub exposure: Exposure,
+    /// Count search-path expansions, giving this many namespaces a label of their own
+    /// (`[search_path] metrics`); 0: not counted.
+    pub search_path_top: usize,
 }
 
 /// The `namespaces` and `labels` options: the index never sees what they leave out, so

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use papaya::Equivalent;
 
 use super::objects::Port;
+use super::search::SearchPathCounter;
 
 /// How a service answers for its own name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +184,9 @@ pub struct ClusterZone {
     serial: AtomicU32,
     synced: AtomicBool,
     listed: AtomicBool,
+    /// Counts search-path expansions when `[search_path] metrics` is on: set by the
+    /// wiring, which owns the metrics registry, and shared by every zone it makes.
+    search_path: std::sync::OnceLock<Arc<SearchPathCounter>>,
 }
 
 impl Default for ClusterZone {
@@ -201,6 +205,7 @@ impl ClusterZone {
             serial: AtomicU32::new(0),
             synced: AtomicBool::new(false),
             listed: AtomicBool::new(false),
+            search_path: std::sync::OnceLock::new(),
         }
     }
 
@@ -298,6 +303,16 @@ impl ClusterZone {
         pods.sort();
         pods.dedup();
         pods
+    }
+
+    /// Gives the zone the counter of search-path expansions (once; later calls are
+    /// ignored).
+    pub fn set_search_path_counter(&self, counter: Arc<SearchPathCounter>) {
+        let _ = self.search_path.set(counter);
+    }
+
+    pub fn search_path_counter(&self) -> Option<&SearchPathCounter> {
+        self.search_path.get().map(|c| &**c)
     }
 
     pub fn service_count(&self) -> usize {

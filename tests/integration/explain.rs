@@ -237,14 +237,14 @@ fn json(out: &Output, ctx: &str) -> Value {
 }
 
 /// The real binary serving `config`, killed when dropped.
-struct Running {
+pub struct Running {
     child: Child,
-    dns: SocketAddr,
-    health: SocketAddr,
+    pub dns: SocketAddr,
+    pub health: SocketAddr,
 }
 
 impl Running {
-    fn start(config: &Path, health: u16) -> Running {
+    pub fn start(config: &Path, health: u16) -> Running {
         let port = free_port();
         let dns: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let health: SocketAddr = format!("127.0.0.1:{health}").parse().unwrap();

@@ -23,6 +23,7 @@ mod nodelocal_steering;
 mod observe;
 mod operations;
 mod readme;
+mod search_path;
 mod spec_edges;
 mod spec_generated;
 mod spec_sample;
