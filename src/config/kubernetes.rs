@@ -150,6 +150,7 @@ impl KubernetesConfig {
                 labels: self.labels.clone(),
             },
             search_path_top: 0,
+            autopath: Default::default(),
         }
     }
 

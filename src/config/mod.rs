@@ -255,6 +255,7 @@ impl Config {
             transfer_to: self.transfer.to.clone(),
             explain_dns: self.explain.dns,
             search_path_top: self.search_path.counted_namespaces(),
+            autopath: self.search_path.autopath(),
             ..self.kubernetes.zone_settings()
         }
     }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Deserializer, de};
 
+use crate::zone::settings::Autopath;
+
 /// `[search_path]`: insight into search-path expansions (`X.<ns>.svc.Z` where X is not a
 /// service of `<ns>`, `X.svc.Z`, `X.Z`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -16,6 +18,17 @@ pub struct SearchPathConfig {
     /// expansions); the rest count under `other`. 1 to 1000.
     #[serde(default = "default_top", deserialize_with = "top")]
     pub top_namespaces: usize,
+    /// CoreDNS's `autopath`: answer the first expansion `X.<ns>.svc.<zone>` with a CNAME
+    /// to the name the pod's resolver would end up with, and that name's answer, so the
+    /// pod stops after one query (README: the ambiguity rules). Off by default: a pod
+    /// that asks for a missing service of its namespace gets whatever `X.` is outside.
+    #[serde(default)]
+    pub autopath: bool,
+    /// The node's own search domains (its resolv.conf), which a pod's resolver tries
+    /// after the cluster's: when any is set, autopath rewrites only to names of the
+    /// cluster zone, since whether `X.<domain>` exists is only known by asking.
+    #[serde(default)]
+    pub host_search: Vec<String>,
 }
 
 impl Default for SearchPathConfig {
@@ -23,6 +36,8 @@ impl Default for SearchPathConfig {
         SearchPathConfig {
             metrics: false,
             top_namespaces: default_top(),
+            autopath: false,
+            host_search: Vec::new(),
         }
     }
 }
@@ -31,6 +46,16 @@ impl SearchPathConfig {
     /// What the zone stage is told: how many namespaces to label, 0 when not counting.
     pub fn counted_namespaces(&self) -> usize {
         if self.metrics { self.top_namespaces } else { 0 }
+    }
+}
+
+impl SearchPathConfig {
+    pub fn autopath(&self) -> Autopath {
+        match (self.autopath, self.host_search.is_empty()) {
+            (false, _) => Autopath::Off,
+            (true, true) => Autopath::External,
+            (true, false) => Autopath::InZone,
+        }
     }
 }
 
@@ -61,6 +86,15 @@ mod tests {
         let text = "[source]\nsample = true\n[search_path]\nmetrics = true\ntop_namespaces = 3\n";
         let c = Config::parse(Path::new("c.toml"), text).unwrap();
         assert_eq!(c.zone_settings().search_path_top, 3);
+        use crate::zone::settings::Autopath;
+        assert_eq!(c.zone_settings().autopath, Autopath::Off);
+        let text = "[source]\nsample = true\n[search_path]\nautopath = true\n";
+        let c = Config::parse(Path::new("c.toml"), text).unwrap();
+        assert_eq!(c.zone_settings().autopath, Autopath::External);
+        let text =
+            "[source]\nsample = true\n[search_path]\nautopath = true\nhost_search = [\"corp\"]\n";
+        let c = Config::parse(Path::new("c.toml"), text).unwrap();
+        assert_eq!(c.zone_settings().autopath, Autopath::InZone);
         let text = "[source]\nsample = true\n[search_path]\ntop_namespaces = 0\n";
         let err = Config::parse(Path::new("c.toml"), text)
             .unwrap_err()

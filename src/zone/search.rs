@@ -195,3 +195,55 @@ impl SearchPathCounter {
             .inc();
     }
 }
+
+/// Autopath (CoreDNS's `autopath`, without its pod watch): the name a pod's resolver
+/// would end up answered with for the first expansion `X.<ns>.svc.Z` of `X`, so that one
+/// query does what the whole search list would. In order: `X.svc.Z`, then `X.Z` when
+/// either names an object of the zone; else `X.` itself, through the forwarder — unless
+/// `external` is false (the node has search domains of its own, which the resolver
+/// would try before `X.` and which cannot be checked without asking upstream).
+///
+/// Left alone: every name that is not the first expansion (the namespace must exist and
+/// X must not name a service there: names below a service are that service's), X with
+/// a `_` label (SRV-style names are never typed short), and `X` of a single label that
+/// is a namespace (`shop.shop.svc.Z` is more likely a typo than `shop.`).
+/// Returns the target in lower-case wire form.
+pub fn autopath_target(
+    zone: &ClusterZone,
+    name: &QName<'_>,
+    zone_start: usize,
+    zonal: bool,
+    external: bool,
+) -> Option<Vec<u8>> {
+    let x = expansion(zone, name, zone_start)?;
+    if x.domain != SearchDomain::Namespace
+        || x.typed.iter().any(|l| l.starts_with(b"_"))
+        || (x.typed.len() == 1 && zone.namespace_exists(x.typed[0]))
+    {
+        return None;
+    }
+    let zone_labels = &name.labels()[zone_start..];
+    let wire = |parts: &[&[&[u8]]]| -> Option<Vec<u8>> {
+        let mut w = Vec::with_capacity(64);
+        for l in parts.iter().flat_map(|p| p.iter()) {
+            if l.is_empty() || l.len() > 63 {
+                return None;
+            }
+            w.push(l.len() as u8);
+            w.extend_from_slice(l);
+        }
+        w.push(0);
+        (w.len() <= 255).then_some(w)
+    };
+    let in_zone: [&[&[u8]]; 2] = [&[b"svc"], &[]];
+    for middle in in_zone {
+        let mut full: Vec<&[u8]> = x.typed.to_vec();
+        full.extend_from_slice(middle);
+        let start = full.len();
+        full.extend_from_slice(zone_labels);
+        if names_an_object(zone, &full, start, zonal) {
+            return wire(&[&full]);
+        }
+    }
+    external.then(|| wire(&[x.typed])).flatten()
+}

@@ -39,6 +39,19 @@ pub struct ZoneSettings {
     /// Count search-path expansions, giving this many namespaces a label of their own
     /// (`[search_path] metrics`); 0: not counted.
     pub search_path_top: usize,
+    /// `[search_path] autopath`.
+    pub autopath: Autopath,
+}
+
+/// Whether and how far autopath rewrites first search-path expansions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Autopath {
+    #[default]
+    Off,
+    /// Only to names of the cluster zone (the node has search domains of its own).
+    InZone,
+    /// Also to the typed name itself, through the forwarder.
+    External,
 }
 
 /// The `namespaces` and `labels` options: the index never sees what they leave out, so

@@ -1,6 +1,7 @@
 //! Whole behaviours of clusterdns through its real interfaces: DNS over UDP and TCP
 //! sockets on 127.0.0.1, the cluster file, the config file and the binary.
 
+mod autopath;
 mod binary;
 mod blocks;
 mod client;

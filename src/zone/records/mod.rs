@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+mod autopath;
 mod srv;
 
 use super::explain;
@@ -187,6 +188,9 @@ impl Answerer<'_, '_, '_> {
         }
         if reverse {
             return self.reverse(name);
+        }
+        if let Some(found) = self.autopath(name, zone_start) {
+            return found;
         }
         match classify(name, zone_start, self.s.zonal) {
             ClusterName::Apex => self.apex(name),
