@@ -10,6 +10,13 @@
 //! service's view, publication, PTR difference), alternating between two versions so
 //! every iteration is a real change.
 //!
+//! `answer_nxdomain_search_path` against `answer_nxdomain_search_path_counted`: the
+//! same search-path expansion with `[search_path] metrics` off and on — what reading
+//! each answered name as an expansion and counting it costs.
+//!
+//! `axfr_whole_zone`: a complete zone transfer of `cluster.local` — every message built
+//! (each name looked up through the zone's own answers, records copied), none sent.
+//!
 //! Run: `cargo bench --bench zone`
 
 use std::path::Path;
@@ -22,6 +29,7 @@ use clusterdns::server::{Chain, Driver, Observer, Origin, Replier, Stage, Step, 
 use clusterdns::source::ClusterEvent;
 use clusterdns::source::file;
 use clusterdns::source::objects::ClusterObject;
+use clusterdns::zone::transfer::ZoneTransfer;
 use clusterdns::zone::{ClusterIndex, ClusterZone, IndexSettings, ZoneSettings};
 use clusterdns_testkit::synth::{SynthCluster, SynthParams};
 use divan::{AllocProfiler, Bencher, black_box};
@@ -179,6 +187,33 @@ fn answer_nxdomain_search_path(bencher: Bencher) {
 }
 
 #[divan::bench]
+fn answer_nxdomain_search_path_counted(bencher: Bencher) {
+    let name = format!("{}.ns-001.svc.cluster.local", service_name(false));
+    let mut loaded = LOADED.lock().unwrap();
+    let zone = loaded.index.zone().clone();
+    zone.set_search_path_counter(Metrics::new().search_path.clone());
+    let counted = ZoneSettings {
+        search_path_top: 20,
+        ..settings()
+    };
+    let chain = Chain {
+        stages: vec![Stage::Zone(ZoneStage {
+            zone,
+            settings: counted,
+        })],
+    };
+    let driver = {
+        // The driver keeps the runtime it is made in.
+        let _entered = loaded._runtime.enter();
+        Driver::new(chain, Metrics::new().panics.clone())
+    };
+    let previous = std::mem::replace(&mut loaded.driver, driver);
+    drop(loaded);
+    answer(bencher, &name, 1);
+    LOADED.lock().unwrap().driver = previous;
+}
+
+#[divan::bench]
 fn slice_update(bencher: Bencher) {
     let mut loaded = LOADED.lock().unwrap();
     let mut versions = Vec::new();
@@ -196,5 +231,21 @@ fn slice_update(bencher: Bencher) {
     bencher.bench_local(|| {
         i += 1;
         loaded.index.apply(versions[i % 2].clone());
+    });
+}
+
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn axfr_whole_zone(bencher: Bencher) {
+    let loaded = LOADED.lock().unwrap();
+    let zone = loaded.index.zone().clone();
+    let packet = query("cluster.local", 252);
+    let mut out = Vec::with_capacity(65536);
+    bencher.bench_local(|| {
+        let mut transfer = ZoneTransfer::start(zone.clone(), settings(), &packet).unwrap();
+        let mut messages = 1;
+        while transfer.next_message(&mut out) {
+            messages += 1;
+        }
+        black_box(messages)
     });
 }

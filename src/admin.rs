@@ -1,6 +1,9 @@
 //! The operator's HTTP endpoints, as CoreDNS serves them: `/health` (alive: 200 until
 //! the process exits, lameduck included), `/ready` (200 once the zone is synced and
-//! while not shutting down, else 503) and `/metrics` (Prometheus text).
+//! while not shutting down, else 503) and `/metrics` (Prometheus text). With
+//! `[explain] http`, the health listener also answers `/explain` ([`explain`]).
+
+pub mod explain;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,15 +18,7 @@ use tokio::net::TcpListener;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
-/// Which endpoint a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Health,
-    Ready,
-    Metrics,
-    /// `/health` and `/ready` on one address (the NodeLocal mode, as node-cache).
-    Probes,
-}
+pub use crate::config::Endpoint;
 
 /// What the endpoints report on.
 #[derive(Clone)]
@@ -33,6 +28,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM: `/ready` turns 503 for the lameduck period.
     pub draining: Arc<AtomicBool>,
+    /// The default block's driver, when `/explain` is on (`[explain] http`).
+    pub explain: Option<Arc<crate::server::Driver>>,
 }
 
 impl AdminState {
@@ -43,7 +40,17 @@ impl AdminState {
 
 fn router(endpoint: Endpoint, state: AdminState) -> Router {
     match endpoint {
-        Endpoint::Health => Router::new().route("/health", get(|| async { "OK" })),
+        Endpoint::Health => {
+            let health = Router::new().route("/health", get(|| async { "OK" }));
+            match state.explain {
+                Some(driver) => health.merge(
+                    Router::new()
+                        .route("/explain", get(explain::handler))
+                        .with_state(driver),
+                ),
+                None => health,
+            }
+        }
         Endpoint::Ready => Router::new().route(
             "/ready",
             get(move || {

@@ -290,6 +290,8 @@ impl Server {
                 ready: nl.readiness(),
                 metrics: self.metrics.clone(),
                 draining: self.draining.clone(),
+                // The mode holds no zone to explain.
+                explain: None,
             };
         }
         let drivers: Vec<Arc<Driver>> = std::iter::once(&self.driver)
@@ -301,6 +303,7 @@ impl Server {
             ready: Arc::new(move || drivers.iter().all(|d| d.chain().is_ready())),
             metrics: self.metrics.clone(),
             draining: self.draining.clone(),
+            explain: self.config.explain.http.then(|| self.driver.clone()),
         }
     }
 
@@ -488,6 +491,7 @@ pub(crate) fn start_source(
     metrics: &Metrics,
 ) -> Result<SourceHandle, StartError> {
     let stop = Shutdown::new();
+    zone.set_search_path_counter(metrics.search_path.clone());
     let mut index = ClusterIndex::new(zone.clone(), config.index_settings());
     index.set_programming_metric(metrics.programming_duration.clone());
     let mut threads = Vec::new();

@@ -21,6 +21,7 @@ pub mod app;
 pub mod cache;
 pub mod config;
 pub mod corefile;
+pub mod explain;
 pub mod forward;
 pub mod hosts;
 pub mod logging;

@@ -81,6 +81,9 @@ enum Command {
     Nodelocal(clusterdns::nodelocal::cli::NodelocalCommand),
     /// Print the clusterdns config (TOML) equivalent to a CoreDNS Corefile.
     ImportCorefile(clusterdns::corefile::cli::ImportArgs),
+    /// Why a name answers as it does: the zone, the name's shape, what was found or the
+    /// first missing link, the name a search-path expansion most likely meant.
+    Explain(clusterdns::explain::ExplainArgs),
 }
 
 impl Cli {
@@ -154,6 +157,9 @@ fn main() -> ExitCode {
             }
         };
         return clusterdns::nodelocal::cli::run(command, config.network());
+    }
+    if let Some(Command::Explain(args)) = &cli.command {
+        return clusterdns::explain::run(args);
     }
     if let Some(Command::ImportCorefile(args)) = &cli.command {
         return clusterdns::corefile::cli::run(args);

@@ -12,6 +12,7 @@ use prometheus::{
 
 use crate::cache::CacheMetrics;
 use crate::forward::ForwardMetrics;
+use crate::zone::search::SearchPathCounter;
 
 const SIZE_BUCKETS: [f64; 14] = [
     0.0, 100.0, 200.0, 300.0, 400.0, 511.0, 1023.0, 2047.0, 4095.0, 8291.0, 16e3, 32e3, 48e3, 64e3,
@@ -56,6 +57,9 @@ pub struct Metrics {
     pub cache: CacheMetrics,
     pub forward: ForwardMetrics,
     pub nodelocal: NodeLocalMetrics,
+    /// `clusterdns_search_path_queries_total`, filled by the zone stage when
+    /// `[search_path] metrics` is on (only it can tell an expansion from a name).
+    pub search_path: Arc<SearchPathCounter>,
 }
 
 impl Metrics {
@@ -249,6 +253,11 @@ impl Metrics {
             cache,
             forward,
             nodelocal,
+            search_path: Arc::new(SearchPathCounter::new(counter_vec(
+                "clusterdns_search_path_queries_total",
+                "Queries the cluster zone answered that are search-path expansions of another name, by querying namespace (the first ones seen; the rest under other), search domain and rcode.",
+                &["namespace", "domain", "rcode"],
+            ))),
             registry,
         })
     }

@@ -194,6 +194,14 @@ impl ResponseCache {
         self.hasher.hash_one(key)
     }
 
+    /// The entry for `key`, fresh or not, without counting a lookup or touching its
+    /// prefetch bookkeeping (for `clusterdns explain`).
+    pub fn peek(&self, key: &[u8]) -> Option<Arc<Entry>> {
+        self.entries
+            .get(&self.hash(key))
+            .filter(|e| e.answer.answers_key(key))
+    }
+
     pub fn get(&self, key: &[u8], now: Instant) -> Lookup {
         let hash = self.hash(key);
         self.metrics.requests.inc();

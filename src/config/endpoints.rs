@@ -7,6 +7,17 @@ use serde::{Deserialize, Deserializer, de};
 
 use super::de::seconds;
 
+/// Which endpoint a listener serves. Named here, where the addresses are, so that the
+/// config need not import the HTTP server that serves them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Health,
+    Ready,
+    Metrics,
+    /// `/health` and `/ready` on one address (the NodeLocal mode, as node-cache).
+    Probes,
+}
+
 /// `[health]`: liveness on `/health` (CoreDNS's `health` plugin), and the lameduck period.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

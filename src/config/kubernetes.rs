@@ -13,6 +13,7 @@ use crate::source::file::Selection;
 use crate::source::kube::KubeSettings;
 use crate::source::selector::LabelSelector;
 use crate::wire::ZoneName;
+use crate::zone::settings::Exposure;
 use crate::zone::{IndexSettings, PodMode, ZoneSettings};
 
 /// The default TTL of cluster records, as CoreDNS (kubeadm configures 30).
@@ -142,6 +143,14 @@ impl KubernetesConfig {
             fallthrough: self.fallthrough.clone(),
             ptr_zone_wire,
             listen_ips: Box::new([]),
+            transfer_to: Vec::new(),
+            explain_dns: false,
+            exposure: Exposure {
+                namespaces: self.namespaces.clone(),
+                labels: self.labels.clone(),
+            },
+            search_path_top: 0,
+            autopath: Default::default(),
         }
     }
 

@@ -9,14 +9,17 @@ mod blocks;
 mod cache;
 mod de;
 mod endpoints;
+mod explain;
 mod forward;
 mod hosts;
 mod kubernetes;
 mod log;
 mod nodelocal;
 mod position;
+mod search_path;
 mod server;
 mod source;
+mod transfer;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,15 +34,18 @@ use position::Positions;
 
 pub use blocks::{BlockConfig, StageName};
 pub use cache::CacheConfig;
-pub use endpoints::{HealthConfig, MetricsConfig, ReadyConfig};
+pub use endpoints::{Endpoint, HealthConfig, MetricsConfig, ReadyConfig};
+pub use explain::ExplainConfig;
 pub use forward::{ForwardConfig, Upstream};
 pub use hosts::HostsConfig;
 pub use kubernetes::{DEFAULT_TTL, KubernetesConfig};
 pub use log::LogConfig;
 pub use nodelocal::{ClusterProtocol, NodeLocalConfig, zone_text};
 pub use position::Refusal;
+pub use search_path::SearchPathConfig;
 pub use server::ServerConfig;
 pub use source::SourceConfig;
+pub use transfer::TransferConfig;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -81,6 +87,12 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub transfer: TransferConfig,
+    #[serde(default)]
+    pub explain: ExplainConfig,
+    #[serde(default)]
+    pub search_path: SearchPathConfig,
     /// Server blocks beside the default one.
     #[serde(default)]
     pub blocks: Vec<BlockConfig>,
@@ -119,6 +131,9 @@ impl Default for Config {
             ready: ReadyConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            transfer: TransferConfig::default(),
+            explain: ExplainConfig::default(),
+            search_path: SearchPathConfig::default(),
             blocks: Vec::new(),
             nodelocal: None,
             chain: blocks::default_chain(),
@@ -283,6 +298,10 @@ impl Config {
             .collect();
         ZoneSettings {
             listen_ips,
+            transfer_to: self.transfer.to.clone(),
+            explain_dns: self.explain.dns,
+            search_path_top: self.search_path.counted_namespaces(),
+            autopath: self.search_path.autopath(),
             ..self.kubernetes.zone_settings()
         }
     }
@@ -296,8 +315,7 @@ impl Config {
     }
 
     /// The HTTP endpoints that are on, and their addresses.
-    pub fn http_endpoints(&self) -> Vec<(crate::admin::Endpoint, SocketAddr)> {
-        use crate::admin::Endpoint;
+    pub fn http_endpoints(&self) -> Vec<(Endpoint, SocketAddr)> {
         if let Some(n) = &self.nodelocal {
             let probes = Some((Endpoint::Probes, n.probes_listen()));
             let metrics = n.metrics_listen.map(|a| (Endpoint::Metrics, a));

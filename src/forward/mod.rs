@@ -276,6 +276,21 @@ impl Forwarder {
         self.group_for(name).is_some()
     }
 
+    /// Where `name` would go: the zone of the upstream group that takes it (`.` for the
+    /// default group), and each upstream with whether it is taken to be up (for
+    /// `clusterdns explain`).
+    pub fn route(&self, name: &QName<'_>) -> Option<(String, Vec<(SocketAddr, bool)>)> {
+        let g = self.group_for(name)?;
+        let zone: Vec<String> = g
+            .zone
+            .labels
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        let ups = g.upstreams.iter().map(|u| (u.addr, u.is_healthy()));
+        Some((format!("{}.", zone.join(".")), ups.collect()))
+    }
+
     fn group_for(&self, name: &QName<'_>) -> Option<&Group> {
         self.groups
             .iter()

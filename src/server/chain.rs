@@ -208,6 +208,19 @@ impl Chain {
         let mut w = ResponseWriter::new(pass.out, q, pass.limit);
         match records::answer(&z.zone, &z.settings, pass.name, q.qtype, &mut w) {
             ZoneOutcome::Answered => {
+                // Only the zone can tell a search-path expansion from a name of its own.
+                if z.settings.search_path_top > 0
+                    && let Some(counter) = z.zone.search_path_counter()
+                    && let Some((start, false)) = z.settings.find_zone(pass.name)
+                {
+                    counter.observe(
+                        &z.zone,
+                        pass.name,
+                        start,
+                        w.rcode(),
+                        z.settings.search_path_top,
+                    );
+                }
                 w.finish();
                 Flow::Answered(Plugin::Kubernetes)
             }

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod driver;
 pub mod observe;
 pub mod tcp;
+pub mod transfer;
 pub mod udp;
 pub mod udp_batch;
 pub mod zone_forward;

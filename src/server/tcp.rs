@@ -138,6 +138,12 @@ async fn connection(
             observer: &cx.observer,
             replier: &replier,
         };
+        // A zone transfer answers with many messages, written from this task.
+        match super::transfer::serve(&cx.driver, &message, peer, &origin, &tx).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(()) => break,
+        }
         let answered = match cx.driver.handle(&message, &origin, &mut out) {
             // Answered later by the driver: later queries on this connection need not wait.
             Step::Pending => continue,

@@ -14,7 +14,7 @@ use super::objects::{
 
 use super::names::{dashed_ip, external_name_wire};
 use super::view::{
-    ClusterZone, EndpointView, Names, PtrTarget, ServiceKey, ServiceKind, ServiceView,
+    ClusterZone, EndpointView, Names, PtrTarget, ServiceKey, ServiceKind, ServiceView, SliceSeen,
 };
 
 /// What the index needs from the configuration.
@@ -44,6 +44,10 @@ pub struct ClusterIndex {
     interned: HashSet<Arc<str>>,
     /// `coredns_kubernetes_dns_programming_duration_seconds`, when metrics are kept.
     programming: Option<prometheus::HistogramVec>,
+    /// Whether an event of the current batch changed what the zone holds: a relist that
+    /// re-applies unchanged objects must not move the SOA serial (secondaries would
+    /// transfer the zone again for nothing).
+    changed: bool,
 }
 
 /// A pod's addresses: one (no allocation) or several (dual stack).
@@ -84,6 +88,7 @@ impl ClusterIndex {
             pods: HashMap::new(),
             interned: HashSet::new(),
             programming: None,
+            changed: false,
         }
     }
 
@@ -91,24 +96,29 @@ impl ClusterIndex {
         &self.zone
     }
 
-    /// Applies a batch of events and stamps the zone serial once.
+    /// Applies a batch of events and stamps the zone serial once, if the batch changed
+    /// anything.
     pub fn apply_all(&mut self, events: impl IntoIterator<Item = ClusterEvent>) {
-        let mut changed = false;
+        self.changed = false;
         for e in events {
-            changed |= !matches!(e, ClusterEvent::InitialSyncDone);
             self.apply(e);
         }
-        if changed {
+        if std::mem::take(&mut self.changed) {
             self.stamp();
         }
     }
 
+    /// The serial is the Unix time of the last change, as the spec has it, but always
+    /// moves forward: two changes within one second still give two serials, so a
+    /// secondary that polls the SOA sees every change (RFC 1982 arithmetic is not needed
+    /// before 2106).
     fn stamp(&self) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
             .unwrap_or(1);
-        self.zone.set_serial(now.max(self.zone.serial()));
+        self.zone
+            .set_serial(now.max(self.zone.serial().saturating_add(1)));
     }
 
     fn exposed(&self, namespace: &str) -> bool {
@@ -126,7 +136,7 @@ impl ClusterIndex {
                 }
                 match object {
                     ClusterObject::Namespace(name) => {
-                        self.namespaces.insert(name.clone());
+                        self.changed |= self.namespaces.insert(name.clone());
                         self.refresh_namespace(&name);
                     }
                     ClusterObject::Service(s) => self.apply_service(s),
@@ -187,18 +197,20 @@ impl ClusterIndex {
         } = key;
         match kind {
             Kind::Namespace => {
-                self.namespaces.remove(&name);
+                self.changed |= self.namespaces.remove(&name);
                 self.refresh_namespace(&name);
             }
             Kind::Service => {
                 let key = ServiceKey { namespace, name };
                 if self.services.remove(&key).is_some() {
+                    self.changed = true;
                     self.count_service(&key.namespace, -1);
                     self.refresh_service(&key);
                 }
             }
             Kind::EndpointSlice => {
                 if let Some(old) = self.slices.remove(&(namespace, name)) {
+                    self.changed = true;
                     let svc = ServiceKey {
                         namespace: old.namespace.clone(),
                         name: old.service.clone(),
@@ -219,6 +231,7 @@ impl ClusterIndex {
         if self.services.get(&key) == Some(&s) {
             return; // a relist re-applies everything: unchanged objects cost a comparison
         }
+        self.changed = true;
         if self.services.insert(key.clone(), s).is_none() {
             self.count_service(&key.namespace, 1);
         }
@@ -248,6 +261,7 @@ impl ClusterIndex {
         if self.slices.get(&key) == Some(&s) {
             return;
         }
+        self.changed = true;
         let svc = ServiceKey {
             namespace: s.namespace.clone(),
             name: s.service.clone(),
@@ -337,6 +351,7 @@ impl ClusterIndex {
         if old == new {
             return;
         }
+        self.changed = true;
         // The published list holds the namespace once per pod, so it is the count too:
         // no second map of addresses on the write side.
         let namespace = &key.0;
@@ -426,6 +441,7 @@ impl ClusterIndex {
             },
         };
         let mut endpoints = Vec::new();
+        let mut seen = Vec::new();
         if !matches!(s.kind, ServiceType::ExternalName(_)) {
             for slice in self
                 .slices_per_service
@@ -434,6 +450,11 @@ impl ClusterIndex {
                 .flatten()
                 .filter_map(|name| self.slices.get(&(key.namespace.clone(), name.clone())))
             {
+                seen.push(SliceSeen {
+                    name: slice.name.clone(),
+                    endpoints: slice.endpoints.len() as u32,
+                    ready: slice.endpoints.iter().filter(|e| e.ready).count() as u32,
+                });
                 for e in slice.endpoints.iter().filter(|e| e.ready) {
                     for addr in e.addresses.iter() {
                         endpoints.push(EndpointView {
@@ -471,6 +492,7 @@ impl ClusterIndex {
             endpoints: endpoints.into(),
             v4: v4.into(),
             v6: v6.into(),
+            slices: seen.into(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::acl::Cidr;
 use crate::wire::{QName, ZoneName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -29,6 +30,38 @@ pub struct ZoneSettings {
     /// The addresses of `ns.dns.Z` when the cluster has no `kube-system/kube-dns`
     /// service: the specific addresses we listen on (CoreDNS falls back the same way).
     pub listen_ips: Box<[IpAddr]>,
+    /// Clients that may take the zone by AXFR (`[transfer] to`); empty: nobody.
+    pub transfer_to: Vec<Cidr>,
+    /// Answer TXT `<name>.explain.<zone>` with why `<name>` answers as it does.
+    pub explain_dns: bool,
+    /// What the index was told to leave out, for explanations.
+    pub exposure: Exposure,
+    /// Count search-path expansions, giving this many namespaces a label of their own
+    /// (`[search_path] metrics`); 0: not counted.
+    pub search_path_top: usize,
+    /// `[search_path] autopath`.
+    pub autopath: Autopath,
+}
+
+/// Whether and how far autopath rewrites first search-path expansions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Autopath {
+    #[default]
+    Off,
+    /// Only to names of the cluster zone (the node has search domains of its own).
+    InZone,
+    /// Also to the typed name itself, through the forwarder.
+    External,
+}
+
+/// The `namespaces` and `labels` options: the index never sees what they leave out, so
+/// an explanation reads them to say why a name is unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// Namespaces served; empty: every namespace.
+    pub namespaces: Vec<String>,
+    /// The label selector services and slices must match, if any.
+    pub labels: Option<String>,
 }
 
 impl ZoneSettings {
@@ -39,6 +72,11 @@ impl ZoneSettings {
             .iter()
             .filter_map(|z| name.zone_start(&z.labels).map(|start| (start, z.reverse)))
             .min_by_key(|(start, _)| *start)
+    }
+
+    /// Whether `client` may transfer the zones.
+    pub fn may_transfer(&self, client: IpAddr) -> bool {
+        self.transfer_to.iter().any(|c| c.contains(client))
     }
 
     pub fn falls_through(&self, name: &QName<'_>) -> bool {

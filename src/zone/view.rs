@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use papaya::Equivalent;
 
 use super::objects::Port;
+use super::search::SearchPathCounter;
 
 /// How a service answers for its own name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,18 @@ pub struct ServiceView {
     /// Distinct ready addresses, for headless A/AAAA answers.
     pub v4: Box<[Ipv4Addr]>,
     pub v6: Box<[Ipv6Addr]>,
+    /// The EndpointSlices the endpoints came from, with what they held: no answer reads
+    /// it; it tells the person asking why a name has no address (`clusterdns explain`).
+    pub slices: Box<[SliceSeen]>,
+}
+
+/// An EndpointSlice of a service, as counted when its view was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceSeen {
+    pub name: Arc<str>,
+    /// Endpoints in it (each may hold several addresses), and how many are ready.
+    pub endpoints: u32,
+    pub ready: u32,
 }
 
 impl ServiceView {
@@ -171,6 +184,9 @@ pub struct ClusterZone {
     serial: AtomicU32,
     synced: AtomicBool,
     listed: AtomicBool,
+    /// Counts search-path expansions when `[search_path] metrics` is on: set by the
+    /// wiring, which owns the metrics registry, and shared by every zone it makes.
+    search_path: std::sync::OnceLock<Arc<SearchPathCounter>>,
 }
 
 impl Default for ClusterZone {
@@ -189,6 +205,7 @@ impl ClusterZone {
             serial: AtomicU32::new(0),
             synced: AtomicBool::new(false),
             listed: AtomicBool::new(false),
+            search_path: std::sync::OnceLock::new(),
         }
     }
 
@@ -258,6 +275,44 @@ impl ClusterZone {
     pub(crate) fn set_listed(&self) {
         self.listed.store(true, Ordering::Release);
         self.set_synced();
+    }
+
+    /// Every service's key, sorted: a snapshot for walking the zone (a transfer), taken
+    /// without holding the map while the walk awaits.
+    pub fn service_keys(&self) -> Vec<ServiceKey> {
+        let mut keys: Vec<ServiceKey> = self.services.pin().keys().cloned().collect();
+        keys.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        keys
+    }
+
+    /// Every address with a reverse name, sorted (a snapshot, as [`Self::service_keys`]).
+    pub fn ptr_addresses(&self) -> Vec<IpAddr> {
+        let mut ips: Vec<IpAddr> = self.ptr.pin().keys().copied().collect();
+        ips.sort();
+        ips
+    }
+
+    /// Every (pod address, namespace) known (`pods verified` only), sorted and distinct.
+    pub fn pod_addresses(&self) -> Vec<(IpAddr, Arc<str>)> {
+        let mut pods: Vec<(IpAddr, Arc<str>)> = self
+            .pods
+            .pin()
+            .iter()
+            .flat_map(|(ip, nss)| nss.as_slice().iter().map(|ns| (*ip, ns.clone())))
+            .collect();
+        pods.sort();
+        pods.dedup();
+        pods
+    }
+
+    /// Gives the zone the counter of search-path expansions (once; later calls are
+    /// ignored).
+    pub fn set_search_path_counter(&self, counter: Arc<SearchPathCounter>) {
+        let _ = self.search_path.set(counter);
+    }
+
+    pub fn search_path_counter(&self) -> Option<&SearchPathCounter> {
+        self.search_path.get().map(|c| &**c)
     }
 
     pub fn service_count(&self) -> usize {

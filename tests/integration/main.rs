@@ -1,12 +1,14 @@
 //! Whole behaviours of clusterdns through its real interfaces: DNS over UDP and TCP
 //! sockets on 127.0.0.1, the cluster file, the config file and the binary.
 
+mod autopath;
 mod binary;
 mod blocks;
 mod client;
 mod config_files;
 mod corefile_import;
 mod dual_stack;
+mod explain;
 mod file_source;
 mod forward;
 mod harness;
@@ -26,9 +28,11 @@ mod nodelocal_steering;
 mod observe;
 mod operations;
 mod readme;
+mod search_path;
 mod spec_edges;
 mod spec_generated;
 mod spec_sample;
+mod transfer;
 mod upstream;
 mod wire;
 mod zone_options;

@@ -4,8 +4,10 @@
 
 use std::net::IpAddr;
 
+mod autopath;
 mod srv;
 
+use super::explain;
 use super::objects::Port;
 use crate::wire::writer::{NameRef, ResponseWriter, Section};
 use crate::wire::{MAX_NAME_LEN, QName, Rcode, rtype};
@@ -89,6 +91,18 @@ pub fn answer(
         qtype,
         w,
     };
+    // `[explain] dns`: `<name>.explain.<zone>` TXT tells why `<name>` answers as it does.
+    if settings.explain_dns
+        && !reverse
+        && let Some(inner) = explain::dns_form(name, zone_start)
+    {
+        let owner = NameRef::Ptr(name.suffix_offset(0));
+        let wants = qtype == rtype::TXT || qtype == rtype::ANY;
+        if !(wants && explain::write_txt(zone, settings, inner, a.w, owner)) {
+            a.soa(Section::Authority, name.suffix_offset(zone_start)); // NODATA
+        }
+        return ZoneOutcome::Answered;
+    }
     let (found, apex, chased) = a.resolve(name, zone_start, reverse, None);
     match found {
         Found::Records | Found::Chase(..) => ZoneOutcome::Answered,
@@ -174,6 +188,9 @@ impl Answerer<'_, '_, '_> {
         }
         if reverse {
             return self.reverse(name);
+        }
+        if let Some(found) = self.autopath(name, zone_start) {
+            return found;
         }
         match classify(name, zone_start, self.s.zonal) {
             ClusterName::Apex => self.apex(name),
