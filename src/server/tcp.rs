@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::timeout;
@@ -90,8 +90,25 @@ async fn connection(
     shutdown: &Shutdown,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    serve_stream(rd, wr, peer, cx, shutdown).await
+}
+
+/// One connection's messages, read from `rd` and answered on `wr` until the client
+/// closes, stalls or shutdown comes. Apart from the socket, so that the framing runs the
+/// same on any byte stream: the tests and the fuzzer feed it streams cut anywhere.
+pub async fn serve_stream<R, W>(
+    mut rd: R,
+    wr: W,
+    peer: SocketAddr,
+    cx: &TcpContext,
+    shutdown: &Shutdown,
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let limits = cx.limits;
-    let (mut rd, wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
     let writer = tokio::spawn(async move {
         let mut wr = BufWriter::new(wr);

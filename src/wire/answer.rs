@@ -380,19 +380,8 @@ impl CachedAnswer {
             }
             let start = r.rdata_at as usize;
             let len = u16::from_be_bytes([m[start - 2], m[start - 1]]) as usize;
-            let Some(raw) = m.get(start..start + len) else {
+            if uncompressed_rdata(m, r.rtype, start, len, &mut rdata).is_none() {
                 continue;
-            };
-            // Types whose RDATA is just a name may be compressed (RFC 3597 §4).
-            if matches!(
-                r.rtype,
-                rtype::CNAME | rtype::NS | rtype::PTR | rtype::DNAME
-            ) {
-                if read_name(m, start, &mut rdata).is_none() {
-                    continue;
-                }
-            } else {
-                rdata.extend_from_slice(raw);
             }
             let ttl = if stale {
                 STALE_TTL
@@ -439,9 +428,126 @@ pub fn read_name(p: &[u8], mut pos: usize, out: &mut Vec<u8>) -> Option<usize> {
     }
 }
 
+/// Where the names sit in the RDATA of the types whose names may arrive compressed:
+/// those of RFC 1035 (RFC 3597 §4), and SRV and DNAME, which some servers compress
+/// anyway. Bytes before the first name, how many names, fixed bytes after them.
+fn rdata_names(t: u16) -> Option<(usize, usize, usize)> {
+    const MD: u16 = 3;
+    const MF: u16 = 4;
+    const MB: u16 = 7;
+    const MG: u16 = 8;
+    const MR: u16 = 9;
+    const MINFO: u16 = 14;
+    Some(match t {
+        rtype::NS | rtype::CNAME | rtype::PTR | rtype::DNAME | MD | MF | MB | MG | MR => (0, 1, 0),
+        rtype::MX => (2, 1, 0),
+        rtype::SRV => (6, 1, 0),
+        rtype::SOA => (0, 2, 20),
+        MINFO => (0, 2, 0),
+        _ => return None,
+    })
+}
+
+/// Appends the `len` bytes of RDATA at `start` to `out` with their names uncompressed,
+/// so that the record can be copied into another message, where a pointer would point
+/// elsewhere; `None` when the names and fixed fields do not fill the RDATA exactly.
+fn uncompressed_rdata(m: &[u8], t: u16, start: usize, len: usize, out: &mut Vec<u8>) -> Option<()> {
+    let end = start + len;
+    let raw = m.get(start..end)?;
+    let Some((before, names, after)) = rdata_names(t) else {
+        out.extend_from_slice(raw);
+        return Some(());
+    };
+    let mut pos = start + before;
+    out.extend_from_slice(m.get(start..pos)?);
+    for _ in 0..names {
+        let name_start = out.len();
+        pos = read_name(m, pos, out)?;
+        if pos > end || out.len() - name_start > MAX_NAME_LEN {
+            return None;
+        }
+    }
+    if pos + after != end {
+        return None;
+    }
+    out.extend_from_slice(&m[pos..end]);
+    Some(())
+}
+
 fn soa_minimum(packet: &[u8], rdata: usize) -> Option<u32> {
     let after_mname = skip_name(packet, rdata)?;
     let after_rname = skip_name(packet, after_mname)?;
     let m = packet.get(after_rname + 16..after_rname + 20)?;
     Some(u32::from_be_bytes([m[0], m[1], m[2], m[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A response to `example.com` (at offset 12) with one answer record.
+    fn response(rtype: u16, rdata: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        p.extend_from_slice(b"\x07example\x03com\0");
+        p.extend_from_slice(&rtype.to_be_bytes());
+        p.extend_from_slice(&[0, 1, 0xc0, 12]);
+        p.extend_from_slice(&rtype.to_be_bytes());
+        p.extend_from_slice(&[0, 1, 0, 0, 1, 44]);
+        p.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        p.extend_from_slice(rdata);
+        p
+    }
+
+    fn answers(packet: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let policy = TtlPolicy {
+            min_ttl: Duration::ZERO,
+            success_cap: Duration::from_secs(3600),
+            denial_cap: Duration::from_secs(3600),
+            servfail_ttl: Duration::ZERO,
+        };
+        let now = Instant::now();
+        let a = CachedAnswer::from_response(packet, &policy, now).unwrap();
+        let mut out = Vec::new();
+        a.for_each_answer(now, false, |owner, _, _, rdata| {
+            out.push((owner.to_vec(), rdata.to_vec()))
+        });
+        out
+    }
+
+    const NAME: &[u8] = b"\x07example\x03com\0";
+
+    #[test]
+    fn names_in_copied_rdata_are_uncompressed() {
+        // MX 10 mail.<example.com>, SRV 1 2 5060 sip.<example.com>, SOA <ns>.<ns> + 20.
+        let mx = answers(&response(rtype::MX, b"\0\x0a\x04mail\xc0\x0c"));
+        assert_eq!(
+            mx,
+            [(
+                NAME.to_vec(),
+                b"\0\x0a\x04mail\x07example\x03com\0".to_vec()
+            )]
+        );
+        let srv = answers(&response(
+            rtype::SRV,
+            b"\0\x01\0\x02\x13\xc4\x03sip\xc0\x0c",
+        ));
+        assert_eq!(srv[0].1, b"\0\x01\0\x02\x13\xc4\x03sip\x07example\x03com\0");
+        let mut soa = b"\x02ns\xc0\x0c\xc0\x0c".to_vec();
+        soa.extend_from_slice(&[0; 20]);
+        let soa = answers(&response(rtype::SOA, &soa));
+        let mut want = b"\x02ns\x07example\x03com\0\x07example\x03com\0".to_vec();
+        want.extend_from_slice(&[0; 20]);
+        assert_eq!(soa[0].1, want);
+        // Other types are copied as they are.
+        let txt = answers(&response(rtype::TXT, b"\x02\xc0\x0c"));
+        assert_eq!(txt[0].1, b"\x02\xc0\x0c");
+    }
+
+    #[test]
+    fn a_record_whose_names_do_not_fill_its_rdata_is_left_out() {
+        // A name that runs past the RDATA, and bytes left after the name.
+        assert!(answers(&response(rtype::MX, b"\0\x0a\x04mail")).is_empty());
+        assert!(answers(&response(rtype::CNAME, b"\xc0\x0c\x00")).is_empty());
+        assert!(answers(&response(rtype::SOA, b"\xc0\x0c\xc0\x0c")).is_empty());
+    }
 }

@@ -3,9 +3,11 @@
 //!
 //! - [`fake_api`]: a fake Kubernetes API server (lists, watches, 410 Gone, selectors);
 //! - [`objects`]: builders for the objects it serves, and a kubeconfig pointing at it;
-//! - [`synth`]: deterministic synthetic clusters (also the `clusterdns-synth` binary).
+//! - [`synth`]: deterministic synthetic clusters (also the `clusterdns-synth` binary);
+//! - [`fuzzing`]: the bodies of the fuzz targets, and the replay of their corpora.
 
 pub mod fake_api;
+pub mod fuzzing;
 pub mod objects;
 pub mod synth;
 
