@@ -372,6 +372,12 @@ impl ClusterFile {
     /// Reads what changed since the last call. A file or folder that cannot be listed at
     /// all is an error and changes nothing.
     pub fn poll(&mut self) -> Result<Poll, FileError> {
+        self.poll_at(SystemTime::now())
+    }
+
+    /// As [`ClusterFile::poll`], at `clock` (which decides whether a changed file has
+    /// settled): tests pass it rather than sleeping.
+    pub fn poll_at(&mut self, clock: SystemTime) -> Result<Poll, FileError> {
         let present = self.list()?;
         let mut poll = Poll::default();
         for path in &present {
@@ -393,7 +399,7 @@ impl ClusterFile {
             // change while being read; otherwise the next poll tries again. (The first
             // read, at start, takes the file as it is.)
             let known = tracked.stamp.is_some();
-            if known && still_settling(now.modified, SystemTime::now()) {
+            if known && still_settling(now.modified, clock) {
                 continue;
             }
             let text = std::fs::read_to_string(path);

@@ -139,14 +139,16 @@ fn a_file_emptied_under_the_source_keeps_its_objects() {
     std::fs::write(&path, LIST).unwrap();
     let mut f = ClusterFile::new(&path, Selection::all());
     assert_eq!(f.poll().unwrap().events.len(), 2);
-    // What a truncating writer leaves for a moment.
+    // What a truncating writer leaves for a moment: not read while it may still change.
     std::fs::write(&path, "").unwrap();
-    std::thread::sleep(SETTLE);
-    let p = f.poll().unwrap();
+    let written = || std::fs::metadata(&path).unwrap().modified().unwrap();
+    let p = f.poll_at(written()).unwrap();
+    assert!(p.events.is_empty() && p.errors.is_empty(), "read unsettled");
+    let settled = || written() + SETTLE;
+    let p = f.poll_at(settled()).unwrap();
     assert!(p.events.is_empty(), "{:?}", p.events);
     assert!(matches!(&p.errors[..], [FileError::Emptied { .. }]));
     // The writer finishes: only what differs is sent.
     std::fs::write(&path, LIST).unwrap();
-    std::thread::sleep(SETTLE);
-    assert!(f.poll().unwrap().events.is_empty());
+    assert!(f.poll_at(settled()).unwrap().events.is_empty());
 }
