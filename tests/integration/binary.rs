@@ -2,12 +2,12 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, query_bytes};
-use crate::harness::{EPHEMERAL_HTTP, free_port};
+use crate::harness::{EPHEMERAL_HTTP, free_port, wait_until};
 use crate::http::get;
 
 #[test]
@@ -21,27 +21,7 @@ fn serves_the_built_in_sample_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let q = query_bytes(
-        1,
-        "kubernetes.default.svc.cluster.local",
-        RecordType::A,
-        None,
-    );
-    let started = Instant::now();
-    let answer = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the binary never answered"
-        );
-        sock.send_to(&q, addr).unwrap();
-        let mut buf = [0u8; 512];
-        if let Ok(n) = sock.recv(&mut buf) {
-            break Answer::parse(buf[..n].to_vec());
-        }
-    };
+    let answer = first_answer(addr, "kubernetes.default.svc.cluster.local", RecordType::A);
     assert_eq!(answer.rdata(), ["10.96.0.1"]);
 
     let status = Command::new("kill")
@@ -49,19 +29,17 @@ fn serves_the_built_in_sample_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(status.success());
-    let stopped = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        // The default lameduck is 5 s; then at most 2 s to finish.
-        assert!(
-            stopped.elapsed() < Duration::from_secs(7),
-            "did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The default lameduck is 5 s; then at most 2 s to finish.
+    let mut exit = None;
+    assert!(
+        wait_until(Duration::from_secs(7), || {
+            exit = child.try_wait().unwrap();
+            exit.is_some()
+        }),
+        "did not exit after SIGTERM"
+    );
+    let status = exit.unwrap();
+    assert!(status.success(), "exit status {status}");
 }
 
 /// The README's own `dig` line, against the README's own config (on another port).
@@ -97,15 +75,12 @@ fn the_readme_dig_line_answers() {
         })
         .chain(["+time=1".to_string(), "+tries=1".to_string()])
         .collect();
-    let started = Instant::now();
-    let out = loop {
-        let out = Command::new("dig").args(&args).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if text.contains("ANSWER SECTION") || started.elapsed() > Duration::from_secs(10) {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut out = String::new();
+    wait_until(Duration::from_secs(10), || {
+        let dig = Command::new("dig").args(&args).output().unwrap();
+        out = String::from_utf8_lossy(&dig.stdout).to_string();
+        out.contains("ANSWER SECTION")
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert!(out.contains("status: NOERROR"), "{out}");
@@ -151,18 +126,15 @@ fn first_answer(addr: SocketAddr, name: &str, qtype: RecordType) -> Answer {
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let q = query_bytes(7, name, qtype, None);
-    let started = Instant::now();
-    loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the binary never answered"
-        );
+    let mut answer = None;
+    let answered = wait_until(Duration::from_secs(10), || {
         sock.send_to(&q, addr).unwrap();
         let mut buf = [0u8; 512];
-        if let Ok(n) = sock.recv(&mut buf) {
-            return Answer::parse(buf[..n].to_vec());
-        }
-    }
+        answer = sock.recv(&mut buf).ok().map(|n| buf[..n].to_vec());
+        answer.is_some()
+    });
+    assert!(answered, "the binary never answered");
+    Answer::parse(answer.unwrap())
 }
 
 /// An empty cluster file is an empty cluster, as an empty folder is: both validate with
@@ -204,14 +176,9 @@ fn loopback_free() -> String {
 /// Polls `GET path` at `addr` until it answers 200, for at most 10 s.
 fn eventually_ok(addr: &str, path: &str) -> bool {
     let addr: SocketAddr = addr.parse().unwrap();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) {
-        if matches!(get(addr, path), Some((200, _))) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    wait_until(Duration::from_secs(10), || {
+        matches!(get(addr, path), Some((200, _)))
+    })
 }
 
 /// Every port moves from the command line (DNS 5353, /health 8080, /ready 8181,

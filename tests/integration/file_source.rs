@@ -1,23 +1,16 @@
 //! The cluster file changes under a running server.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
 use crate::client::ask;
-use crate::harness::{TestServer, sample_cluster};
+use crate::harness::{TestServer, sample_cluster, wait_until};
 
 /// Polls until `f` holds, for at most a second: the file source must apply a change
 /// within that.
-fn within_a_second(mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(1) {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+fn within_a_second(f: impl FnMut() -> bool) -> bool {
+    wait_until(Duration::from_secs(1), f)
 }
 
 #[test]

@@ -150,3 +150,23 @@ pub fn dig_available() -> bool {
     eprintln!("dig is not installed; skipping");
     false
 }
+
+/// How often [`wait_until`] looks again.
+const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Polls `check` until it holds, for at most `within`; returns whether it held. For waits
+/// on a real process, real sockets or real files, where no clock can be injected: a test
+/// waits as long as the condition takes instead of a fixed guess, and still fails when
+/// the condition never comes.
+pub fn wait_until(within: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}

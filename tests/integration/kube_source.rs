@@ -15,7 +15,7 @@ use hickory_proto::rr::RecordType;
 use serde_json::Value;
 
 use crate::client::ask;
-use crate::harness::TestServer;
+use crate::harness::{TestServer, wait_until};
 use crate::http;
 
 /// The fake API server on its own runtime, and a clusterdns watching it.
@@ -68,7 +68,7 @@ impl Cluster {
 
     fn wait_ready(&self) {
         assert!(
-            eventually(Duration::from_secs(5), || self.ready() == 200),
+            wait_until(Duration::from_secs(5), || self.ready() == 200),
             "never ready"
         );
     }
@@ -81,17 +81,6 @@ impl Drop for Cluster {
     }
 }
 
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
-}
-
 /// `(rcode, sorted rdata)` of an A question.
 fn a(dns: SocketAddr, name: &str) -> (String, Vec<String>) {
     let answer = ask(dns, name, RecordType::A);
@@ -99,7 +88,7 @@ fn a(dns: SocketAddr, name: &str) -> (String, Vec<String>) {
 }
 
 fn answers(dns: SocketAddr, name: &str, want: &[&str]) -> bool {
-    eventually(Duration::from_secs(3), || {
+    wait_until(Duration::from_secs(3), || {
         a(dns, name)
             == (
                 "NOERROR".to_owned(),
@@ -109,7 +98,7 @@ fn answers(dns: SocketAddr, name: &str, want: &[&str]) -> bool {
 }
 
 fn nxdomain(dns: SocketAddr, name: &str) -> bool {
-    eventually(Duration::from_secs(3), || a(dns, name).0 == "NXDOMAIN")
+    wait_until(Duration::from_secs(3), || a(dns, name).0 == "NXDOMAIN")
 }
 
 const WEB: &str = "web.shop.svc.cluster.local";
@@ -184,7 +173,7 @@ fn creates_updates_and_deletes_of_every_kind_show_up() {
     api.apply(service("team", "x", "10.96.1.1", &[]));
     assert!(answers(dns, "x.team.svc.cluster.local", &["10.96.1.1"]));
     let ns = "team.svc.cluster.local";
-    assert!(eventually(Duration::from_secs(3), || a(dns, ns)
+    assert!(wait_until(Duration::from_secs(3), || a(dns, ns)
         == ("NOERROR".into(), vec![])));
     api.delete("Service", "team", "x");
     api.delete("Namespace", "", "team");
@@ -329,7 +318,7 @@ fn forced_relists_after_410_lose_no_stable_name() {
             &format!("doomed{round}.shop.svc.cluster.local")
         ));
         assert!(
-            eventually(Duration::from_secs(3), || c.api.served("list", "services")
+            wait_until(Duration::from_secs(3), || c.api.served("list", "services")
                 > lists),
             "no relist happened"
         );
@@ -369,7 +358,7 @@ fn answers_never_stop_while_the_api_server_is_away() {
     // jittered), then relists: allow for that on a loaded 2-core machine. How fast the
     // relist starts is `relists_at_once_when_the_api_server_answers_410_after_an_outage`'s.
     assert!(
-        eventually(Duration::from_secs(15), || a(
+        wait_until(Duration::from_secs(15), || a(
             dns,
             "while-away.shop.svc.cluster.local"
         )
@@ -450,7 +439,7 @@ fn the_binary_follows_its_kubeconfig() {
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let q = crate::client::query_bytes(7, WEB, RecordType::A, None);
-    let ok = eventually(Duration::from_secs(10), || {
+    let ok = wait_until(Duration::from_secs(10), || {
         let _ = sock.send_to(&q, dns);
         let mut buf = [0u8; 512];
         sock.recv(&mut buf)
@@ -475,7 +464,7 @@ fn rbac_grants_exactly_what_is_watched() {
             .iter()
             .all(|r| c.api.served("watch", r.plural) > 0)
     };
-    assert!(eventually(Duration::from_secs(3), watching));
+    assert!(wait_until(Duration::from_secs(3), watching));
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/cluster/rbac.yaml"),
     )

@@ -2,24 +2,19 @@
 //! account token is): the fake API server checks it on every request.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clusterdns_testkit::{FakeApi, FakeApiServer, kubeconfig_with_token_file, namespace, service};
 use hickory_proto::rr::RecordType;
 
 use crate::client::ask;
-use crate::harness::TestServer;
+use crate::harness::{TestServer, wait_until};
 
 fn answers(dns: SocketAddr, name: &str, want: &str) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
+    wait_until(Duration::from_secs(5), || {
         let a = ask(dns, name, RecordType::A);
-        if a.rcode() == "NOERROR" && a.rdata() == [want] {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+        a.rcode() == "NOERROR" && a.rdata() == [want]
+    })
 }
 
 #[test]

@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
 use crate::client::{ask, ask_tcp};
-use crate::harness::{free_port, sample_cluster};
+use crate::harness::{free_port, sample_cluster, wait_until};
 use crate::http::{get, sample};
 use crate::upstream::{Mode, TestUpstream};
 
@@ -39,11 +39,12 @@ fn each_query_is_counted_and_logged_once_whatever_answered_it() {
         .unwrap();
     let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
     let (dns, metrics, ready) = (at(dns), at(metrics), at(ready));
-    let started = Instant::now();
-    while get(ready, "/ready").map(|r| r.0) != Some(200) {
-        assert!(started.elapsed() < Duration::from_secs(10), "never ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || get(ready, "/ready")
+            .map(|r| r.0)
+            == Some(200)),
+        "never ready"
+    );
 
     // One name warmed into the cache first: that query is one more forwarded one.
     assert_eq!(
@@ -87,15 +88,11 @@ fn each_query_is_counted_and_logged_once_whatever_answered_it() {
         ("forward", 2 * N + 1),
         ("cache", 2 * N),
     ];
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let text = loop {
-        let (_, text) = get(metrics, "/metrics").expect("metrics answer");
-        let done = want.iter().all(|(p, n)| count(&text, p) == Some(*n as f64));
-        if done || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut text = String::new();
+    wait_until(Duration::from_secs(3), || {
+        text = get(metrics, "/metrics").expect("metrics answer").1;
+        want.iter().all(|(p, n)| count(&text, p) == Some(*n as f64))
+    });
     for (plugin, n) in want {
         assert_eq!(count(&text, plugin), Some(n as f64), "{plugin}\n{text}");
     }

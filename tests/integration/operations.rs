@@ -11,21 +11,20 @@ use clusterdns::admin::Endpoint;
 use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, ask, ask_tcp, query_bytes, udp_exchange};
-use crate::harness::{TestServer, free_port, sample_cluster};
+use crate::harness::{TestServer, free_port, sample_cluster, wait_until};
 use crate::http::{get, sample};
 use crate::upstream::{Mode, TestUpstream};
 
 /// Polls /metrics until `check` holds (workers flush their counters within ~100 ms).
 fn metrics_until(s: &TestServer, check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let (status, text) = get(s.http(Endpoint::Metrics), "/metrics").expect("metrics answer");
+    let mut text = String::new();
+    wait_until(Duration::from_secs(3), || {
+        let (status, body) = get(s.http(Endpoint::Metrics), "/metrics").expect("metrics answer");
         assert_eq!(status, 200);
-        if check(&text) || Instant::now() > deadline {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        text = body;
+        check(&text)
+    });
+    text
 }
 
 #[test]
@@ -290,14 +289,23 @@ fn reload_changes_the_ttl_without_failing_a_query_and_refuses_a_broken_config() 
             ttls
         })
     };
-    std::thread::sleep(Duration::from_millis(200));
+    // The client keeps asking before, between and after the reloads.
+    let asked_more = |n: usize| {
+        let seen = queries.load(Ordering::Relaxed);
+        assert!(
+            wait_until(Duration::from_secs(5), || queries.load(Ordering::Relaxed)
+                >= seen + n),
+            "the client stopped asking"
+        );
+    };
+    asked_more(10);
     std::fs::write(&path, config(60)).unwrap();
     s.reload_from(&path).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    asked_more(10);
     // A broken config is refused; the running one keeps answering.
     std::fs::write(&path, "[kubernetes]\nttl = \"sixty\"\n").unwrap();
     assert!(s.reload_from(&path).is_err());
-    std::thread::sleep(Duration::from_millis(200));
+    asked_more(10);
     stop.store(true, Ordering::Relaxed);
     let ttls = client.join().unwrap();
     assert_eq!(
@@ -341,13 +349,11 @@ fn binary(
         .unwrap();
     let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
     let (dns, ready, health) = (at(dns), at(ready), at(health));
-    let started = Instant::now();
-    while get(ready, "/ready").map(|r| r.0) != Some(200) {
-        if started.elapsed() > Duration::from_secs(10) {
-            let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
-            panic!("never ready:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if !wait_until(Duration::from_secs(10), || {
+        get(ready, "/ready").map(|r| r.0) == Some(200)
+    }) {
+        let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+        panic!("never ready:\n{log}");
     }
     (child, dns, ready, health)
 }
@@ -364,25 +370,31 @@ fn sigterm_goes_lameduck_then_exits_zero() {
             .unwrap()
             .success()
     );
-    std::thread::sleep(Duration::from_millis(200));
     // Lameduck: not ready, alive, and still answering.
-    assert_eq!(get(ready, "/ready").map(|r| r.0), Some(503));
+    assert!(
+        wait_until(Duration::from_millis(900), || get(ready, "/ready")
+            .map(|r| r.0)
+            == Some(503)),
+        "still ready after SIGTERM"
+    );
     assert_eq!(get(health, "/health").map(|r| r.0), Some(200));
     assert_eq!(
         ask(dns, "web.shop.svc.cluster.local", RecordType::A).rdata(),
         ["10.96.100.10"]
     );
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(
-            term.elapsed() < Duration::from_secs(3),
-            "not gone within lameduck + 2 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut exit = None;
+    assert!(
+        wait_until(
+            Duration::from_secs(3).saturating_sub(term.elapsed()),
+            || {
+                exit = child.try_wait().unwrap();
+                exit.is_some()
+            }
+        ),
+        "not gone within lameduck + 2 s"
+    );
+    let status = exit.unwrap();
+    assert!(status.success(), "exit status {status}");
     assert!(
         term.elapsed() >= Duration::from_millis(900),
         "lameduck was skipped"
@@ -398,14 +410,14 @@ fn the_binary_reloads_a_changed_config_and_logs_queries() {
     let config = dir.path().join("clusterdns.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{text}[kubernetes]\nttl = 45\n")).unwrap();
-    let started = Instant::now();
-    while ask(dns, web, RecordType::A).msg.answers[0].ttl != 45 {
-        assert!(
-            started.elapsed() < Duration::from_secs(6),
-            "the config change was not applied"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        wait_until(Duration::from_secs(6), || ask(dns, web, RecordType::A)
+            .msg
+            .answers[0]
+            .ttl
+            == 45),
+        "the config change was not applied"
+    );
     let _ = Command::new("kill")
         .args(["-KILL", &child.id().to_string()])
         .status();

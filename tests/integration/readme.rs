@@ -3,9 +3,9 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{EPHEMERAL_HTTP, free_port};
+use crate::harness::{EPHEMERAL_HTTP, free_port, wait_until};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,19 +93,16 @@ fn readme_shows_what_dig_prints() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let printed = loop {
+    let mut printed = String::new();
+    wait_until(Duration::from_secs(10), || {
         let out = Command::new("dig")
             .args(["@127.0.0.1", "-p", &port.to_string()])
             .arg("kubernetes.default.svc.cluster.local")
             .output()
             .unwrap();
-        let out = String::from_utf8_lossy(&out.stdout).to_string();
-        if out.contains("ANSWER SECTION") || started.elapsed() > Duration::from_secs(10) {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        printed = String::from_utf8_lossy(&out.stdout).to_string();
+        printed.contains("ANSWER SECTION")
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert!(printed.contains("ANSWER SECTION"), "{printed}");

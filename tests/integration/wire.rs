@@ -10,7 +10,7 @@ use hickory_proto::rr::RecordType;
 use crate::client::{
     Answer, ask, ask_tcp, query_bytes, tcp_connect, tcp_read, tcp_send, udp_exchange,
 };
-use crate::harness::{TestServer, sample_cluster};
+use crate::harness::{TestServer, sample_cluster, wait_until};
 use clusterdns_testkit::synth::{SynthCluster, SynthParams};
 
 fn still_answers(s: &TestServer) {
@@ -316,11 +316,25 @@ fn tcp_connection_cap_closes_new_connections() {
         ["10.96.100.10"]
     );
     drop(held);
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(
-        ask_tcp(s.tcp(), "web.shop.svc.cluster.local", RecordType::A).rdata(),
-        ["10.96.100.10"]
+    // The server sees the closes when it next reads those connections.
+    let mut c = None;
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            let mut conn = tcp_connect(s.tcp());
+            let q = query_bytes(2, "web.shop.svc.cluster.local", RecordType::A, None);
+            let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&q);
+            // A connection still over the cap may be closed before the write.
+            c = conn
+                .write_all(&framed)
+                .ok()
+                .and_then(|()| tcp_read(&mut conn))
+                .map(Answer::parse);
+            c.is_some()
+        }),
+        "a freed slot did not let TCP in again"
     );
+    assert_eq!(c.unwrap().rdata(), ["10.96.100.10"]);
 }
 
 /// The server's address family and port are those asked for.
