@@ -8,7 +8,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use thiserror::Error;
@@ -311,19 +311,6 @@ fn hash_of(o: &ClusterObject) -> u64 {
     h.finish()
 }
 
-/// How long a file must have stood unmodified before it is read again: a writer that
-/// truncates and then writes is caught half-way otherwise.
-const SETTLE: Duration = Duration::from_millis(50);
-
-/// Whether a file modified at `modified` may still be being written. A modification
-/// time in the future (a clock set back, a network file system) counts as settled, so
-/// such a file is not skipped forever.
-fn still_settling(modified: Option<SystemTime>, now: SystemTime) -> bool {
-    modified
-        .and_then(|m| now.duration_since(m).ok())
-        .is_some_and(|age| age < SETTLE)
-}
-
 /// The result of one poll: the events of every file that changed and parsed, and the
 /// errors of those that did not (their last good state stays).
 #[derive(Debug, Default)]
@@ -372,12 +359,6 @@ impl ClusterFile {
     /// Reads what changed since the last call. A file or folder that cannot be listed at
     /// all is an error and changes nothing.
     pub fn poll(&mut self) -> Result<Poll, FileError> {
-        self.poll_at(SystemTime::now())
-    }
-
-    /// As [`ClusterFile::poll`], at `clock` (which decides whether a changed file has
-    /// settled): tests pass it rather than sleeping.
-    pub fn poll_at(&mut self, clock: SystemTime) -> Result<Poll, FileError> {
         let present = self.list()?;
         let mut poll = Poll::default();
         for path in &present {
@@ -395,13 +376,12 @@ impl ClusterFile {
             if tracked.stamp.as_ref() == Some(&now) {
                 continue;
             }
-            // A file seen before is read only once it has settled, and only if it did not
-            // change while being read; otherwise the next poll tries again. (The first
-            // read, at start, takes the file as it is.)
+            // A file seen before is taken only if it did not change while being read;
+            // otherwise the next poll reads it again. (No wait for the file to stand
+            // still: a writer rewriting it faster than that would never be read. What a
+            // truncating writer leaves between truncate and write is an empty file,
+            // refused below.)
             let known = tracked.stamp.is_some();
-            if known && still_settling(now.modified, clock) {
-                continue;
-            }
             let text = std::fs::read_to_string(path);
             if known && stamp(path).ok().as_ref() != Some(&now) {
                 continue;
