@@ -34,3 +34,18 @@ pub(super) fn zone_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ZoneName>
         })
         .collect()
 }
+
+/// An address, or `""` for "off" (the HTTP endpoints' `listen` keys).
+pub(super) fn optional_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        de::Error::custom(format!(
+            "{text:?} is not an address (IP:PORT or [IPv6]:PORT), nor \"\" for off"
+        ))
+    })
+}

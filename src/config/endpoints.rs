@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, de};
+use serde::Deserialize;
 
-use super::de::seconds;
+use super::de::{optional_addr, seconds};
 
 /// Which endpoint a listener serves. Named here, where the addresses are, so that the
 /// config need not import the HTTP server that serves them.
@@ -83,17 +83,4 @@ fn default_metrics_listen() -> Option<SocketAddr> {
 }
 fn default_lameduck() -> Duration {
     Duration::from_secs(5)
-}
-
-/// An address, or `""` for "off".
-fn optional_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-    let text = String::deserialize(d)?;
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse().map(Some).map_err(|_| {
-        de::Error::custom(format!(
-            "{text:?} is not an address (IP:PORT), nor \"\" for off"
-        ))
-    })
 }

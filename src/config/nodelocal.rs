@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, de};
 
 use super::Refusal;
-use super::de::zone_list;
+use super::de::{optional_addr, zone_list};
 use super::forward::ForwardConfig;
 use crate::forward::Nameserver;
 use crate::nodelocal::kube_dns::{self, upstream};
@@ -336,18 +336,6 @@ fn nameservers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Er
             kube_dns::parse::nameserver(t).map_err(|e| de::Error::custom(format!("{t:?}: {e}")))
         })
         .collect()
-}
-
-fn optional_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-    let text = String::deserialize(d)?;
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse().map(Some).map_err(|_| {
-        de::Error::custom(format!(
-            "{text:?} is not an address (IP:PORT or [IPv6]:PORT), nor \"\" for off"
-        ))
-    })
 }
 
 #[cfg(test)]
