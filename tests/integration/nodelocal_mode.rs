@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, query_bytes, tcp_exchange, udp_exchange};
-use crate::harness::free_port;
+use crate::harness::{free_port, wait_until};
 use crate::http::{get, sample};
 use crate::upstream::{Mode, TestUpstream};
 
@@ -104,18 +104,6 @@ fn ttls(a: &Answer) -> Vec<u32> {
         .collect()
 }
 
-/// Waits until `check` holds, for at most `limit`.
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 fn ready(nl: &NodeLocal) -> Option<u16> {
     get(nl.probes, "/ready").map(|(status, _)| status)
 }
@@ -131,7 +119,7 @@ fn zones_route_to_their_upstreams_with_node_caches_caps() {
     let (path, addrs) = config(dir.path(), cluster.addr, external.addr, "", "");
     let nl = start(&path, addrs, &[]);
     // Ready once the readiness probe (the zone's SOA) was answered; it asks no more.
-    assert!(eventually(Duration::from_secs(10), || ready(&nl) == Some(200)));
+    assert!(wait_until(Duration::from_secs(10), || ready(&nl) == Some(200)));
     let probe_queries = cluster.count();
     let a = ask(nl.dns, "web.default.svc.cluster.local", RecordType::A);
     assert_eq!(a.rdata(), ["192.0.2.1"]);
@@ -207,7 +195,7 @@ fn configmap_stub_domains_are_applied_and_a_broken_one_is_kept_out() {
     std::fs::write(cm.join("stubDomains"), stubs).unwrap();
     let mut n = 0;
     assert!(
-        eventually(Duration::from_secs(10), || {
+        wait_until(Duration::from_secs(10), || {
             n += 1;
             ask(nl.dns, &format!("q{n}.acme.local"), RecordType::A);
             stub.count() > 0
@@ -219,7 +207,7 @@ fn configmap_stub_domains_are_applied_and_a_broken_one_is_kept_out() {
         "{\"acme.local\": [\"not an address\"]}",
     )
     .unwrap();
-    assert!(eventually(Duration::from_secs(10), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         let text = get(nl.metrics, "/metrics").unwrap().1;
         sample(&text, "coredns_reload_failed_total", &[]) == Some(1.0)
     }));
@@ -234,7 +222,7 @@ fn configmap_stub_domains_are_applied_and_a_broken_one_is_kept_out() {
     std::fs::write(cm.join("upstreamNameservers"), list).unwrap();
     let asked_external = external.count();
     assert!(
-        eventually(Duration::from_secs(10), || {
+        wait_until(Duration::from_secs(10), || {
             n += 1;
             ask(nl.dns, &format!("u{n}.example.org"), RecordType::A);
             nameservers.count() > 0
@@ -314,7 +302,7 @@ fn one_cache_bounds_every_zone() {
             .sum::<f64>()
     };
     assert!(
-        eventually(Duration::from_secs(5), || {
+        wait_until(Duration::from_secs(5), || {
             // Lookups run the cache's upkeep, which evicts down to the bound.
             ask(nl.dns, "s0.default.svc.cluster.local", RecordType::A);
             entries() <= 8.0
@@ -337,7 +325,7 @@ fn ready_follows_the_cluster_dns_and_sigterm_and_metrics_count() {
     assert_eq!(get(nl.probes, "/health").map(|r| r.0), Some(200));
     assert_eq!(ready(&nl), Some(503), "the cluster DNS has not answered");
     cluster.set(Mode::Answer { ttl: 60 });
-    assert!(eventually(Duration::from_secs(10), || ready(&nl) == Some(200)));
+    assert!(wait_until(Duration::from_secs(10), || ready(&nl) == Some(200)));
 
     for i in 0..5 {
         ask(nl.dns, &format!("m{i}.example.org"), RecordType::A);
@@ -352,7 +340,7 @@ fn ready_follows_the_cluster_dns_and_sigterm_and_metrics_count() {
     };
     let mut text = String::new();
     assert!(
-        eventually(Duration::from_secs(5), || {
+        wait_until(Duration::from_secs(5), || {
             text = get(nl.metrics, "/metrics").unwrap().1;
             counted(&text) == 10.0
         }),
@@ -386,7 +374,7 @@ fn ready_follows_the_cluster_dns_and_sigterm_and_metrics_count() {
             .unwrap()
             .success()
     );
-    assert!(eventually(Duration::from_secs(2), || ready(&nl) == Some(503)));
+    assert!(wait_until(Duration::from_secs(2), || ready(&nl) == Some(503)));
     let during = ask(nl.dns, "lameduck.example.org", RecordType::A);
     assert_eq!(
         during.rdata(),
@@ -421,7 +409,7 @@ fn a_reload_switches_the_cluster_dns_and_keeps_the_cache() {
     std::fs::write(&path, format!("{text}\n# reloaded\n")).unwrap();
     let mut n = 0;
     assert!(
-        eventually(Duration::from_secs(10), || {
+        wait_until(Duration::from_secs(10), || {
             n += 1;
             ask(
                 nl.dns,

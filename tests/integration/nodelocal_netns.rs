@@ -17,7 +17,7 @@ use clusterdns::nodelocal::Backend;
 use hickory_proto::rr::RecordType;
 
 use crate::client::{Answer, query_bytes};
-use crate::harness::EPHEMERAL_HTTP;
+use crate::harness::{EPHEMERAL_HTTP, wait_until};
 use crate::http::{get, sample};
 use crate::netns::{
     CLUSTER_IP_V4, CLUSTER_IP_V6, KubeProxy, Netns, Topology, UP_V4, UP_V6, serial, unavailable,
@@ -103,18 +103,6 @@ fn wait_ready(node: &Netns, log: &Path) {
 
 fn dig(pod: &Netns, server: &str, tcp: bool) -> String {
     dig_tries(pod, server, tcp, "+time=2 +tries=1")
-}
-
-/// Waits until `check` holds, for at most `limit`.
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// `count` queries for NAME to `server` from pod, one every `every`, each waited for at
@@ -259,7 +247,7 @@ fn mode_in_namespaces(tag: &str, mode: KubeProxy, backend: Backend) {
     // many more exactly one copy of each rule.
     node.sh(&format!("{}; ip link del nodelocaldns", damage(backend)));
     assert!(
-        eventually(Duration::from_secs(3), || {
+        wait_until(Duration::from_secs(3), || {
             our_rules(node, backend) == listing
                 && node.try_sh("ip addr show nodelocaldns").status.success()
         }),
@@ -294,7 +282,7 @@ fn mode_in_namespaces(tag: &str, mode: KubeProxy, backend: Backend) {
         log.contains("NodeLocal mode answering") && log.contains("cluster DNS answered")
     };
     assert!(
-        eventually(Duration::from_secs(15), || {
+        wait_until(Duration::from_secs(15), || {
             b_up(&std::fs::read_to_string(&log_b).unwrap_or_default())
         }),
         "B did not start:\n{}",
@@ -309,7 +297,7 @@ fn mode_in_namespaces(tag: &str, mode: KubeProxy, backend: Backend) {
     });
     eprintln!("restart with overlap: {lost} of 1500 queries lost");
     assert!(lost <= 1, "{lost} of 1500 queries lost across the restart");
-    let exited = eventually(Duration::from_secs(5), || a.0.try_wait().unwrap().is_some());
+    let exited = wait_until(Duration::from_secs(5), || a.0.try_wait().unwrap().is_some());
     assert!(exited, "A did not exit after SIGTERM");
     assert_eq!(dig(pod, CLUSTER_IP_V4, true), NODE_ANSWER, "B answers");
 
@@ -388,7 +376,7 @@ fn nodelocal_mode_without_net_admin_keeps_serving() {
         sample(&text, "coredns_nodecache_setup_errors_total", &labels).unwrap_or(0.0)
     };
     assert!(
-        eventually(Duration::from_secs(10), || errors() >= 2.0),
+        wait_until(Duration::from_secs(10), || errors() >= 2.0),
         "no setup error counted:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
